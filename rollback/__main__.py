@@ -1,0 +1,3 @@
+from rollback.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""`infra-rollback history STACK`: a stack's versions, newest first, with marks and rollbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rollback.actions.context import Context
+from rollback.history import StackHistory
+from rollback.models import Version
+
+
+def version_to_dict(v: Version) -> dict[str, Any]:
+    return {
+        "version": v.number,
+        "kind": v.kind,
+        "result": v.result,
+        "start_time": v.start_time,
+        "end_time": v.end_time,
+        "message": v.message,
+        "git_head": v.git_head,
+        "mark": v.mark.value if v.mark else None,
+        "resource_changes": dict(v.resource_changes),
+        "has_checkpoint": v.has_checkpoint,
+    }
+
+
+@dataclass
+class History:
+    ctx: Context
+    limit: int | None = None
+
+    def run(self, stack: str) -> dict[str, Any]:
+        h: StackHistory = self.ctx.history(stack)
+        versions = []
+        for v in h.newest_first():
+            if self.limit is not None and len(versions) >= self.limit:
+                break
+            versions.append(version_to_dict(v))
+        current = h.current_version() if h.count else None
+        warnings = []
+        if h.count and current is None:
+            warnings.append("the current state differs from the newest history checkpoint "
+                            "(e.g. after `pulumi stack import`)")
+        pending = len(h.current().pending_operations) if h.count else 0
+        if pending:
+            warnings.append(f"the current state has {pending} pending operation(s) from an interrupted update")
+        return {
+            "stack": h.ref.name,
+            "project": h.ref.project or None,
+            "backend": self.ctx.backend.url,
+            "current_version": current,
+            "versions": versions,
+            "warnings": warnings,
+        }

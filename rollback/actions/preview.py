@@ -1,0 +1,117 @@
+"""Planning a rollback: find current and target, diff them, say what a replay cannot restore.
+
+This is the pure half of a rollback (Helm's ``prepareRollback``): it reads the stack's current state
+and the target's checkpoint (plus, for ``previous``, the checkpoints it must compare), and changes
+nothing. The apply action builds on the :class:`Plan` it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollback.actions.context import Context
+from rollback.actions.history import version_to_dict
+from rollback.history import Resolution, StackHistory
+from rollback.models import Deployment
+
+
+@dataclass
+class Plan:
+    history: StackHistory
+    resolution: Resolution
+    current: Deployment
+    target: Deployment
+    current_version: int | None
+    diff: Any
+    workloads: list[Any]
+    warnings: list[str] = field(default_factory=list)
+    rehearsal: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from rollback.summary import workloads_to_dicts
+
+        d = self.diff.to_dict()
+        summary = dict(d.get("summary") or {})
+        summary["workloads"] = workloads_to_dicts(self.workloads)
+        out: dict[str, Any] = {
+            "stack": self.history.ref.name,
+            "project": self.history.ref.project or None,
+            "backend": self.history.backend.url,
+            "from_version": self.current_version,
+            "to_version": self.resolution.target.number,
+            "target": version_to_dict(self.resolution.target),
+            "skipped": [s.to_dict() for s in self.resolution.skipped],
+            "changes": d.get("changes", []),
+            "summary": summary,
+            "warnings": list(self.resolution.warnings) + self.warnings + list(d.get("warnings", [])),
+        }
+        if self.rehearsal is not None:
+            out["rehearsal"] = self.rehearsal.to_dict()
+        return out
+
+
+@dataclass
+class Preview:
+    ctx: Context
+    restore_provider_versions: bool = False
+
+    def run(self, stack: str, target: str) -> Plan:
+        history = self.ctx.history(stack)
+        current = history.current()
+        warnings: list[str] = []
+        # A passphrase that is set but wrong must fail now (exit 2), not only if a secret changed.
+        box = history.secrets_for(current)
+        if box.provider_type == "passphrase" and self.ctx.passphrase() is not None:
+            box.check()
+        if current.pending_operations:
+            ops = ", ".join(f"{p.get('type', '?')} {p.get('resource', {}).get('urn', '?')}"
+                            for p in current.pending_operations)
+            warnings.append(f"the current state has pending operations from an interrupted update ({ops}); "
+                            f"clear them with `pulumi refresh --clear-pending-creates` or `pulumi cancel` "
+                            f"before applying")
+        resolution = history.resolve(target)
+        current_version = history.current_version()
+        if current_version is None:
+            warnings.append("the current state differs from the newest history checkpoint "
+                            "(e.g. after `pulumi stack import`)")
+        target_dep = history.checkpoint(resolution.target.number)
+
+        from rollback.diff import diff_deployments
+        from rollback.summary import workload_summary
+
+        cs, ts = history.secrets_for(current), history.secrets_for(target_dep)
+        diff = diff_deployments(current, target_dep, current_secrets=cs, target_secrets=ts)
+        workloads = workload_summary(current, target_dep, current_secrets=cs, target_secrets=ts)
+        return Plan(history=history, resolution=resolution, current=current, target=target_dep,
+                    current_version=current_version, diff=diff, workloads=workloads, warnings=warnings)
+
+
+@dataclass
+class Diff:
+    """`infra-rollback diff STACK --from A --to B`: any two versions (``current`` allowed)."""
+
+    ctx: Context
+
+    def run(self, stack: str, from_spec: str, to_spec: str) -> dict[str, Any]:
+        history = self.ctx.history(stack)
+
+        def load(spec: str) -> tuple[Deployment, int | str]:
+            if spec.strip().lower() == "current":
+                return history.current(), "current"
+            number = history.resolve(spec).target.number
+            return history.checkpoint(number), number
+
+        a, a_label = load(from_spec)
+        b, b_label = load(to_spec)
+        from rollback.diff import diff_deployments
+        from rollback.summary import workload_summary, workloads_to_dicts
+
+        sa, sb = history.secrets_for(a), history.secrets_for(b)
+        diff = diff_deployments(a, b, current_secrets=sa, target_secrets=sb)
+        d = diff.to_dict()
+        summary = dict(d.get("summary") or {})
+        summary["workloads"] = workloads_to_dicts(workload_summary(a, b, current_secrets=sa, target_secrets=sb))
+        return {"stack": history.ref.name, "project": history.ref.project or None,
+                "from_version": a_label, "to_version": b_label, "skipped": [],
+                "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}

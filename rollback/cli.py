@@ -1,0 +1,304 @@
+"""The `infra-rollback` command line: parse -> action -> render -> exit code; nothing else.
+
+Heavy modules (pulumi, grpc, boto3, kubernetes) are imported by the actions that need them, never
+here, so that ``infra-rollback --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rollback import __version__
+from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, RollbackError
+
+EXIT_CODES_HELP = ("Exit codes: 0 done, 1 the operation failed (or the stack is unhealthy), "
+                   "2 bad input (unknown stack, version or target; unreadable state; wrong passphrase), "
+                   "3 refused by a safety guard (nothing was changed).")
+
+app = typer.Typer(
+    name="infra-rollback",
+    help="Roll a Pulumi stack back to a known-good version, as one unit, then prove it healthy.\n\n"
+         "  infra-rollback prod --to previous --preview\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class State:
+    debug = False
+    quiet = False
+    color = True
+
+
+STATE = State()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"infra-rollback {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final result.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour in the output.")] = False,
+) -> None:
+    STATE.debug = debug or os.environ.get("INFRA_ROLLBACK_DEBUG") == "1"
+    STATE.quiet = quiet
+    STATE.color = not no_color and "NO_COLOR" not in os.environ
+
+
+# -- common options ----------------------------------------------------------------------------
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="Backend URL (file://DIR, s3://BUCKET/PREFIX). Default: $PULUMI_BACKEND_URL, "
+                      "then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
+CwdOpt = Annotated[Path, typer.Option("--cwd", help="Project directory (where Pulumi.yaml is).")]
+ProjectOpt = Annotated[Optional[str], typer.Option(
+    "--project", help="Pulumi project, needed only when the backend holds this stack in several projects.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/cli.md).")]
+MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (for a CI job summary or PR comment).")]
+StackArg = Annotated[str, typer.Argument(help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
+
+
+def _context(backend: str | None, cwd: Path, project: str | None) -> Any:
+    from rollback.actions.context import Context
+
+    if not cwd.is_dir():
+        raise BadInput(f"--cwd {cwd}: no such directory")
+    return Context(cwd=cwd.resolve(), backend_flag=backend, project=project)
+
+
+def _run(fn: Callable[[], int | None]) -> None:
+    """Run a command body: RollbackError -> one line on stderr and its exit code; never a traceback."""
+    try:
+        code = fn() or 0
+    except RollbackError as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if STATE.debug:
+            traceback.print_exc()
+        typer.echo(f"error: internal error ({exc.__class__.__name__}); run with --debug for details", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    raise typer.Exit(code)
+
+
+def _emit(data: dict[str, Any], *, as_json: bool, markdown: bool, text: Callable[[dict[str, Any]], str],
+          md: Callable[[dict[str, Any]], str] | None = None) -> None:
+    from rollback import render
+
+    if as_json and markdown:
+        raise BadInput("--json and --markdown cannot be used together")
+    if as_json:
+        typer.echo(render.to_json(data))
+    elif markdown and md is not None:
+        typer.echo(md(data))
+    else:
+        typer.echo(text(data))
+
+
+# -- commands ----------------------------------------------------------------------------------
+@app.command("rollback")
+def rollback_cmd(
+    stack: StackArg,
+    to: Annotated[str, typer.Option("--to", help="previous | N | vN | last-good | git:REF")],
+    preview: Annotated[bool, typer.Option("--preview", help="Only show what would change; change nothing.")] = False,
+    as_json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for CI).")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why: goes into the audit record.")] = "",
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the bot to be healthy.")] = 600,
+    allow_data_loss: Annotated[bool, typer.Option(
+        "--allow-data-loss", help="Allow deleting or replacing data-bearing resources (named in the preview).")] = False,
+    restore_provider_versions: Annotated[bool, typer.Option(
+        "--restore-provider-versions", help="Restore the target's provider plugin versions (default: keep current).")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the health gates after applying.")] = False,
+    write_config: Annotated[bool, typer.Option(
+        "--write-config", help="Write the target's config into stacks/Pulumi.<stack>.yaml so the revert can be committed.")] = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Roll STACK back to TARGET: preview, confirm, apply as one unit, verify, record.
+
+    Example: infra-rollback prod --to previous --preview
+    """
+
+    def body() -> int:
+        from rollback import render
+        from rollback.actions.preview import Preview
+
+        ctx = _context(backend, cwd, project)
+        if not preview:
+            from rollback.actions.rollback import Rollback
+
+            action = Rollback(ctx=ctx, yes=yes, reason=reason, timeout=timeout, allow_data_loss=allow_data_loss,
+                              restore_provider_versions=restore_provider_versions, verify=not no_verify,
+                              write_config=write_config, json_output=as_json, markdown=markdown,
+                              quiet=STATE.quiet)
+            return action.run(stack, to)
+        plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions).run(stack, to)
+        _emit(plan.to_dict(), as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+        return 0
+
+    _run(body)
+
+
+@app.command("history")
+def history_cmd(
+    stack: StackArg,
+    as_json: JsonOpt = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Show at most N versions.")] = None,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """List STACK's versions, newest first, with marks and rollbacks.
+
+    Example: infra-rollback history prod --limit 10
+    """
+
+    def body() -> int:
+        from rollback import render
+        from rollback.actions.history import History
+
+        data = History(ctx=_context(backend, cwd, project), limit=limit).run(stack)
+        _emit(data, as_json=as_json, markdown=False, text=render.history_text)
+        return 0
+
+    _run(body)
+
+
+@app.command("diff")
+def diff_cmd(
+    stack: StackArg,
+    from_: Annotated[str, typer.Option("--from", help="A version (N, vN) or current.")],
+    to: Annotated[str, typer.Option("--to", help="A version (N, vN) or current.")],
+    as_json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Show what differs between two versions of STACK (images, memory, env, every input).
+
+    Example: infra-rollback diff prod --from 2 --to current
+    """
+
+    def body() -> int:
+        from rollback import render
+        from rollback.actions.preview import Diff
+
+        data = Diff(ctx=_context(backend, cwd, project)).run(stack, from_, to)
+        _emit(data, as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+        return 0
+
+    _run(body)
+
+
+class MarkKind(str, Enum):
+    good = "good"
+    bad = "bad"
+
+
+@app.command("mark")
+def mark_cmd(
+    stack: StackArg,
+    version: Annotated[str, typer.Argument(help="The version to mark: N or vN.")],
+    good: Annotated[bool, typer.Option("--good", help="Mark the version good.")] = False,
+    bad: Annotated[bool, typer.Option("--bad", help="Mark the version bad: --to previous will never pick it.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Mark a version of STACK good or bad (shared through the backend).
+
+    Example: infra-rollback mark prod 5 --bad --reason "tags every ticket urgent"
+    """
+
+    def body() -> int:
+        from rollback import render
+        from rollback.actions.mark import MarkVersion
+
+        if good == bad:
+            raise BadInput("give exactly one of --good or --bad")
+        data = MarkVersion(ctx=_context(backend, cwd, project)).run(stack, version, "good" if good else "bad", reason)
+        _emit(data, as_json=as_json, markdown=False, text=render.mark_text)
+        return 0
+
+    _run(body)
+
+
+@app.command("verify")
+def verify_cmd(
+    stack: StackArg,
+    as_json: JsonOpt = False,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait (default: from the stack's health config).")] = None,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Run STACK's health gates (declared in its stack config) and report each one.
+
+    Exit 0 healthy; 1 unhealthy or timed out.
+    Example: infra-rollback verify prod --timeout 120
+    """
+
+    def body() -> int:
+        from rollback.actions.verify_cmd import run_verify
+
+        return run_verify(_context(backend, cwd, project), stack, timeout=timeout, as_json=as_json,
+                          quiet=STATE.quiet)
+
+    _run(body)
+
+
+_COMMANDS = {"rollback", "history", "diff", "mark", "verify", "deploy"}
+
+
+def _route(argv: list[str]) -> list[str]:
+    """`infra-rollback prod --to previous` is short for `infra-rollback rollback prod --to previous`."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("-"):
+            if arg in ("--help", "-h", "--version", "--install-completion", "--show-completion"):
+                return argv
+            continue
+        if arg in _COMMANDS:
+            return argv
+        return argv[:i] + ["rollback"] + argv[i:]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _route(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="infra-rollback")
+    except SystemExit as exc:
+        code = exc.code
+        if code not in (None, 0) and not isinstance(code, int):
+            code = EXIT_BAD_INPUT
+        sys.exit(code)

@@ -1,0 +1,91 @@
+"""Configuration shared by every action: which backend, which project directory.
+
+Backend URL precedence: ``--backend``, then ``PULUMI_BACKEND_URL``, then ``backend.url`` of the
+``Pulumi.yaml`` in ``--cwd``, then Pulumi's own default (the backend the CLI is logged in to,
+from ``~/.pulumi/credentials.json``, else Pulumi Cloud).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rollback.errors import BadInput
+from rollback.state.diy import DiyBackend
+
+CLOUD_URL = "https://api.pulumi.com"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    url: str
+    origin: str   # "--backend", "PULUMI_BACKEND_URL", "<path>/Pulumi.yaml", "pulumi login", "default"
+
+
+def read_project_file(cwd: Path) -> dict[str, Any] | None:
+    """The ``Pulumi.yaml`` (or ``.yml``) in ``cwd`` as a mapping, or None when there is none."""
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        path = cwd / name
+        if path.is_file():
+            import yaml
+
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
+            return doc if isinstance(doc, dict) else {}
+    return None
+
+
+def choose_backend(flag: str | None, cwd: Path, environ: Mapping[str, str] | None = None) -> BackendChoice:
+    env = os.environ if environ is None else environ
+    if flag:
+        return BackendChoice(flag, "--backend")
+    if env.get("PULUMI_BACKEND_URL"):
+        return BackendChoice(env["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
+    project = read_project_file(cwd)
+    if project:
+        backend = project.get("backend")
+        if isinstance(backend, dict) and backend.get("url"):
+            return BackendChoice(str(backend["url"]), str(cwd / "Pulumi.yaml"))
+    home = Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    try:
+        current = json.loads((home / "credentials.json").read_text()).get("current")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current:
+        return BackendChoice(str(current), "pulumi login")
+    return BackendChoice(CLOUD_URL, "default")
+
+
+def file_url_path(url: str, cwd: Path) -> Path:
+    """``file://`` URL -> path. Relative paths resolve against ``cwd`` (as ``pulumi --cwd`` does)."""
+    rest = url[len("file://"):]
+    if rest.startswith("~"):
+        return Path(os.path.expanduser(rest))
+    path = Path(rest)
+    return path if path.is_absolute() else (cwd / path)
+
+
+def open_backend(choice: BackendChoice, cwd: Path) -> DiyBackend:
+    url = choice.url
+    if url.startswith("file://"):
+        from rollback.state.store import FileStore
+
+        root = file_url_path(url, cwd)
+        if not root.is_dir():
+            raise BadInput(f"backend {url} (from {choice.origin}): directory {root} does not exist")
+        return DiyBackend(FileStore(root, url=url))
+    if url.startswith("s3://"):
+        from rollback.state.s3 import open_s3_store
+
+        return DiyBackend(open_s3_store(url))
+    if url.startswith(("gs://", "azblob://")):
+        raise BadInput(f"backend {url} (from {choice.origin}): {url.split(':')[0]}:// backends are not supported yet "
+                       f"(file:// and s3:// are)")
+    raise BadInput(f"backend {url} (from {choice.origin}): Pulumi Cloud backends are not supported yet; "
+                   f"pass --backend file://<dir> or s3://<bucket>/<prefix>")

@@ -1,0 +1,271 @@
+"""A stack's versions, read lazily, their marks, and how a TARGET names one of them.
+
+Versions are numbered from 1 (oldest) in ``<unixnano>`` order, as Pulumi Cloud numbers them.
+Listing the history reads file names only; an entry's metadata is read when asked for, and a
+checkpoint only when a decision needs it, so a preview costs the same with 10 or 10,000 versions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rollback.errors import StateError, TargetError, VersionNotFound
+from rollback.models import Deployment, Mark, StackRef, Version
+from rollback.state.codec import decompress, parse_deployment, read_update_info
+from rollback.state.diy import DiyBackend, HistoryFile
+from rollback.state.secrets import SecretBox, passphrase_from_env
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class Marks:
+    """Good/bad marks, shared by everyone who uses the backend (``.infra-rollback/.../marks.json``)."""
+
+    def __init__(self, backend: DiyBackend, ref: StackRef) -> None:
+        self.backend = backend
+        self.key = f"{backend.records_prefix(ref)}/marks.json"
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            try:
+                raw = self.backend.store.read(self.key)
+            except Exception:
+                raw = b""
+            try:
+                doc = json.loads(raw) if raw else {}
+            except ValueError as exc:
+                raise StateError(f"{self.backend.describe(self.key)}: corrupt marks file") from exc
+            self._data = dict(doc.get("marks") or {}) if isinstance(doc, dict) else {}
+        return self._data
+
+    def get(self, unixnano: int) -> tuple[Mark | None, str]:
+        entry = self.all().get(str(unixnano))
+        if not entry:
+            return None, ""
+        try:
+            return Mark(entry.get("mark")), str(entry.get("reason") or "")
+        except ValueError:
+            return None, ""
+
+    def set(self, unixnano: int, mark: Mark, *, version: int, reason: str, by: str, at: str) -> None:
+        data = dict(self.all())
+        data[str(unixnano)] = {"mark": mark.value, "version": version, "reason": reason, "by": by, "at": at}
+        self._data = data
+        body = json.dumps({"version": 1, "marks": data}, indent=2, sort_keys=True) + "\n"
+        self.backend.store.write(self.key, body.encode())
+
+
+@dataclass(frozen=True)
+class Skipped:
+    version: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    target: Version
+    skipped: tuple[Skipped, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class StackHistory:
+    """One stack's current state and history on a DIY backend, loaded lazily and cached."""
+
+    def __init__(self, backend: DiyBackend, ref: StackRef, *,
+                 passphrase: Callable[[], str | None] = passphrase_from_env) -> None:
+        self.backend = backend
+        self.ref = ref
+        self.passphrase = passphrase
+        self.files: list[HistoryFile] = backend.history_files(ref)
+        self.marks = Marks(backend, ref)
+        self._versions: dict[int, Version] = {}
+        self._checkpoints: dict[int, Deployment] = {}
+        self._checkpoint_bytes: dict[int, bytes] = {}
+        self._current: Deployment | None = None
+        self._current_bytes: bytes | None = None
+        self._boxes: dict[str, SecretBox] = {}
+        self.current_key = backend.stack_file_key(ref)
+
+    # -- versions -----------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        return len(self.files)
+
+    def version(self, number: int) -> Version:
+        if not 1 <= number <= len(self.files):
+            if not self.files:
+                raise VersionNotFound(f"stack '{self.ref}' has no history")
+            raise VersionNotFound(f"stack '{self.ref}' has no version {number} (versions 1 to {len(self.files)})")
+        cached = self._versions.get(number)
+        if cached is None:
+            cached = self._load_version(number)
+            self._versions[number] = cached
+        return cached
+
+    def _load_version(self, number: int) -> Version:
+        hf = self.files[number - 1]
+        info: dict[str, Any] = {}
+        if hf.info_key:
+            info = read_update_info(self.backend.read(hf.info_key), source=self.backend.describe(hf.info_key))
+        mark, reason = self.marks.get(hf.unixnano)
+        env = info.get("environment") or {}
+        return Version(
+            number=number,
+            kind=str(info.get("kind") or ("unknown" if not hf.info_key else "")),
+            result=str(info.get("result") or ""),
+            start_time=_int(info.get("startTime")),
+            end_time=_int(info.get("endTime")),
+            message=str(info.get("message") or ""),
+            environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+            config=info.get("config") if isinstance(info.get("config"), dict) else {},
+            resource_changes={str(k): int(v) for k, v in (info.get("resourceChanges") or {}).items()
+                              if isinstance(v, (int, float))},
+            has_checkpoint=hf.checkpoint_key is not None,
+            key=str(hf.unixnano),
+            mark=mark,
+            mark_reason=reason,
+        )
+
+    def newest_first(self) -> Iterator[Version]:
+        for number in range(len(self.files), 0, -1):
+            yield self.version(number)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def current_bytes(self) -> bytes:
+        if self._current_bytes is None:
+            self._current_bytes = decompress(self.backend.read(self.current_key),
+                                             source=self.backend.describe(self.current_key))
+        return self._current_bytes
+
+    def current(self) -> Deployment:
+        if self._current is None:
+            self._current = parse_deployment(self.current_bytes(), source=self.backend.describe(self.current_key))
+        return self._current
+
+    def checkpoint_bytes(self, number: int) -> bytes:
+        if number not in self._checkpoint_bytes:
+            hf = self.files[number - 1]
+            if hf.checkpoint_key is None:
+                raise StateError(f"stack '{self.ref}' v{number}: history entry has no checkpoint file")
+            self._checkpoint_bytes[number] = decompress(self.backend.read(hf.checkpoint_key),
+                                                        source=self.backend.describe(hf.checkpoint_key))
+        return self._checkpoint_bytes[number]
+
+    def checkpoint(self, number: int) -> Deployment:
+        self.version(number)
+        if number not in self._checkpoints:
+            hf = self.files[number - 1]
+            source = self.backend.describe(hf.checkpoint_key or f"v{number}")
+            self._checkpoints[number] = parse_deployment(self.checkpoint_bytes(number), source=source)
+        return self._checkpoints[number]
+
+    def secrets_for(self, deployment: Deployment) -> SecretBox:
+        provider = deployment.secrets_provider or {}
+        key = json.dumps(provider, sort_keys=True)
+        box = self._boxes.get(key)
+        if box is None:
+            box = SecretBox(provider, source=deployment.source, passphrase=self.passphrase)
+            self._boxes[key] = box
+        return box
+
+    def current_version(self) -> int | None:
+        """The newest version whose checkpoint is byte-identical to the stack file, if any."""
+        if not self.files:
+            return None
+        newest = len(self.files)
+        if self.files[-1].checkpoint_key is None:
+            return None
+        return newest if self.checkpoint_bytes(newest) == self.current_bytes() else None
+
+    # -- comparing ----------------------------------------------------------------------------
+    def same_as_current(self, number: int) -> tuple[bool, list[str]]:
+        """Whether version ``number`` has the same desired state as now (secrets by value)."""
+        if self.checkpoint_bytes(number) == self.current_bytes():
+            return True, []
+        from rollback.diff import diff_deployments
+
+        current, target = self.current(), self.checkpoint(number)
+        result = diff_deployments(current, target, current_secrets=self.secrets_for(current),
+                                  target_secrets=self.secrets_for(target))
+        notes = list(getattr(result, "warnings", []) or [])
+        return not result.changes, notes
+
+    # -- targets ------------------------------------------------------------------------------
+    def resolve(self, target: str) -> Resolution:
+        spec = target.strip()
+        if not self.files:
+            raise VersionNotFound(f"stack '{self.ref}' has no history: nothing to roll back to")
+        if spec == "previous":
+            return self._previous()
+        if spec == "last-good":
+            return self._last_good()
+        if spec.startswith("git:"):
+            return self._git(spec[4:])
+        number_text = spec[1:] if spec[:1] in ("v", "V") else spec
+        if number_text.isdigit():
+            version = self.version(int(number_text))
+            if not version.has_checkpoint:
+                raise StateError(f"stack '{self.ref}' {version.label}: history entry has no checkpoint file "
+                                 f"({self.backend.describe(self.files[version.number - 1].info_key or '')})")
+            warnings = []
+            if not version.succeeded:
+                warnings.append(f"{version.label} is a {version.result or 'unfinished'} {version.kind}: "
+                                f"its checkpoint is the partial state it left")
+            if version.mark is Mark.BAD:
+                warnings.append(f"{version.label} is marked bad{': ' + version.mark_reason if version.mark_reason else ''}")
+            return Resolution(version, (), tuple(warnings))
+        raise TargetError(f"unknown target '{target}' (use previous, N, vN, last-good or git:REF)")
+
+    def _skip_reason(self, v: Version) -> str | None:
+        if not v.has_checkpoint:
+            return "no checkpoint file"
+        if v.kind != "update":
+            return f"a {v.kind or 'unknown operation'}"
+        if v.result != "succeeded":
+            return f"{v.result or 'unfinished'} update"
+        if v.mark is Mark.BAD:
+            return "marked bad" + (f": {v.mark_reason}" if v.mark_reason else "")
+        return None
+
+    def _previous(self) -> Resolution:
+        skipped: list[Skipped] = []
+        warnings: list[str] = []
+        for v in self.newest_first():
+            reason = self._skip_reason(v)
+            if reason is None:
+                same, notes = self.same_as_current(v.number)
+                if same:
+                    reason = "same as current"
+                    warnings.extend(notes)
+            if reason is None:
+                return Resolution(v, tuple(skipped), tuple(warnings))
+            skipped.append(Skipped(v.number, reason))
+        raise TargetError(f"stack '{self.ref}': no earlier succeeded update differs from the current state "
+                          f"({len(skipped)} versions examined)")
+
+    def _last_good(self) -> Resolution:
+        for v in self.newest_first():
+            if v.mark is Mark.GOOD:
+                if not v.has_checkpoint:
+                    raise StateError(f"stack '{self.ref}' {v.label} is marked good but has no checkpoint file")
+                return Resolution(v, ())
+        raise TargetError(f"stack '{self.ref}': no version is marked good "
+                          f"(mark one with: infra-rollback mark {self.ref.name} N --good)")
+
+    def _git(self, ref: str) -> Resolution:
+        if not ref or any(c not in "0123456789abcdefABCDEF" for c in ref):
+            raise TargetError(f"git:{ref}: expected a commit hash prefix")
+        for v in self.newest_first():
+            head = v.git_head or ""
+            if v.kind == "update" and v.succeeded and v.has_checkpoint and head.lower().startswith(ref.lower()):
+                return Resolution(v, ())
+        raise TargetError(f"stack '{self.ref}': no succeeded update was made from git commit {ref}")

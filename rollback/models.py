@@ -1,0 +1,151 @@
+"""The objects every part of infra-rollback speaks in: frozen, engine-neutral where it costs nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Mark(str, Enum):
+    GOOD = "good"
+    BAD = "bad"
+
+
+def parse_urn(urn: str) -> tuple[str, str, str, str]:
+    """Split a URN into (stack, project, qualified type, name). The name may contain '::' and '$'."""
+    body = urn[len("urn:pulumi:"):] if urn.startswith("urn:pulumi:") else urn
+    parts = body.split("::", 3)
+    while len(parts) < 4:
+        parts.append("")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def urn_name(urn: str) -> str:
+    return parse_urn(urn)[3]
+
+
+def split_provider_ref(ref: str) -> tuple[str, str]:
+    """A provider reference is '<provider urn>::<provider id>': split on the last '::'."""
+    urn, _, pid = ref.rpartition("::")
+    return (urn, pid) if urn else (ref, "")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource of a checkpoint, with decoded inputs and outputs (see ``state.values``)."""
+
+    urn: str
+    type: str
+    custom: bool
+    id: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    provider: str | None = None
+    protect: bool = False
+    external: bool = False
+    delete: bool = False
+    pending_replacement: bool = False
+    retain_on_delete: bool = False
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    additional_secret_outputs: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    custom_timeouts: dict[str, float] = field(default_factory=dict)
+    deleted_with: str | None = None
+    aliases: tuple[str, ...] = ()
+    import_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return urn_name(self.urn)
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+    @property
+    def is_stack(self) -> bool:
+        return self.type == "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The content of one checkpoint (a stack file, a history checkpoint or an export)."""
+
+    source: str                       # where it was read from, for messages
+    version: int                      # envelope version (3 or 4)
+    features: tuple[str, ...] = ()
+    stack: str = ""                   # e.g. organization/omniserve/prod, when the envelope says
+    resources: tuple[Resource, ...] = ()
+    pending_operations: tuple[dict[str, Any], ...] = ()
+    secrets_provider: dict[str, Any] | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    has_latest: bool = True           # False for a stack that was never deployed
+
+    def live_resources(self) -> list[Resource]:
+        """Resources that are part of the desired state (not pending deletion)."""
+        return [r for r in self.resources if not r.delete]
+
+    def by_urn(self) -> dict[str, Resource]:
+        """Live resources by URN (a pending-delete duplicate never hides the live one)."""
+        return {r.urn: r for r in self.resources if not r.delete}
+
+    def root_stack(self) -> Resource | None:
+        return next((r for r in self.resources if r.is_stack and not r.delete), None)
+
+    def plugin_versions(self) -> dict[str, str]:
+        return {p.get("name", ""): p.get("version", "") for p in self.manifest.get("plugins") or []
+                if isinstance(p, dict)}
+
+
+@dataclass(frozen=True)
+class StackRef:
+    project: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}" if self.project else self.name
+
+
+@dataclass(frozen=True)
+class Version:
+    """One entry of a stack's history, numbered from 1 (oldest)."""
+
+    number: int
+    kind: str
+    result: str
+    start_time: int | None
+    end_time: int | None
+    message: str
+    environment: dict[str, str]
+    config: dict[str, Any]
+    resource_changes: dict[str, int]
+    has_checkpoint: bool
+    key: str                          # backend handle (DIY: the <unixnano> of the file names)
+    mark: Mark | None = None
+    mark_reason: str = ""
+
+    @property
+    def git_head(self) -> str | None:
+        return self.environment.get("git.head") or None
+
+    @property
+    def git_dirty(self) -> bool | None:
+        value = self.environment.get("git.dirty")
+        return None if value is None else value == "true"
+
+    @property
+    def git_author(self) -> str | None:
+        return self.environment.get("git.author") or None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result == "succeeded"
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"

@@ -1,0 +1,228 @@
+"""Text, JSON and markdown renderings of what actions return (plain dicts, the JSON contract).
+
+Only the CLI uses this module. Every value passing through here has already been made safe by the
+actions (secrets are ``[secret]``); :func:`to_json` still refuses objects it does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+OP_SIGN = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}
+OP_WORD = {"create": "re-create", "delete": "delete", "update": "update", "replace": "replace"}
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, (int, float)):
+        return "?"
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value != "[secret]":
+        text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _version_line(v: dict[str, Any]) -> str:
+    parts = [f"v{v['version']}", f"{v.get('kind') or '?'} {v.get('result') or '?'}", _when(v.get("start_time"))]
+    if v.get("message"):
+        parts.append(json.dumps(v["message"], ensure_ascii=False))
+    if v.get("git_head"):
+        parts.append(f"git {v['git_head'][:7]}")
+    if v.get("mark"):
+        parts.append(f"[{v['mark']}]")
+    return "  ".join(parts)
+
+
+def _name(urn: str) -> str:
+    body = urn.split("::", 3)
+    return body[3] if len(body) == 4 else urn
+
+
+def _prop_lines(change: dict[str, Any], limit: int = 12) -> list[str]:
+    lines = []
+    props = change.get("properties") or []
+    for p in props[:limit]:
+        if p.get("secret"):
+            lines.append(f"      {p['path']}: [secret] changed")
+        elif p.get("before") is None and "before" in p and change.get("op") != "update":
+            lines.append(f"      {p['path']}: {_short(p.get('after'))}")
+        else:
+            lines.append(f"      {p['path']}: {_short(p.get('before'))} -> {_short(p.get('after'))}")
+    if len(props) > limit:
+        lines.append(f"      … and {len(props) - limit} more (see --json)")
+    return lines
+
+
+def preview_text(d: dict[str, Any]) -> str:
+    out: list[str] = []
+    stack = f"{d['project']}/{d['stack']}" if d.get("project") else d["stack"]
+    frm = d.get("from_version")
+    frm_text = "current" if frm in (None, "current") else f"v{frm} (current)"
+    to = d.get("to_version")
+    to_text = "current" if to == "current" else f"v{to}"
+    title = "Rollback preview" if "target" in d else "Diff"
+    out.append(f"{title}: {stack}  {frm_text} -> {to_text}")
+    if d.get("target"):
+        out.append(f"  target  {_version_line(d['target'])}")
+    if d.get("skipped"):
+        out.append("  skipped " + "; ".join(f"v{s['version']} ({s['reason']})" for s in d["skipped"]))
+    summary = d.get("summary") or {}
+    loss = summary.get("data_loss") or []
+    if loss:
+        out.append("")
+        out.append("!! DATA LOSS: this rollback would delete or replace resources that hold data:")
+        for item in loss:
+            out.append(f"   !! {item.get('op', '?')} {item.get('type', '')} {_name(item.get('urn', ''))}"
+                       f"  ({item.get('reason', '')})")
+        out.append("   Refused unless --allow-data-loss is given.")
+    workload_lines = summary.get("lines") or []
+    if workload_lines:
+        out.append("")
+        out.append("What changes")
+        out.extend(f"  {line}" for line in workload_lines)
+    changes = d.get("changes") or []
+    out.append("")
+    if not changes:
+        out.append("No resource changes: the target has the same desired state as the current one.")
+    else:
+        counts: dict[str, int] = {}
+        for c in changes:
+            counts[c["op"]] = counts.get(c["op"], 0) + 1
+        out.append("Resources (" + ", ".join(f"{n} to {OP_WORD.get(op, op)}" for op, n in counts.items()) + ")")
+        for c in changes:
+            flags = []
+            if c.get("data_bearing"):
+                flags.append("DATA")
+            if c.get("protected"):
+                flags.append("protected")
+            head = f"  {OP_SIGN.get(c['op'], '?'):<2} {OP_WORD.get(c['op'], c['op']):<9} {c.get('type', '')}  {_name(c['urn'])}"
+            if flags:
+                head += "  [" + ", ".join(flags) + "]"
+            if c.get("replace_reason"):
+                head += f"  (replace: {c['replace_reason']})"
+            out.append(head)
+            if c["op"] in ("update", "replace"):
+                out.extend(_prop_lines(c))
+    rehearsal = d.get("rehearsal")
+    if rehearsal:
+        out.append("")
+        if rehearsal.get("ok"):
+            out.append(f"Rehearsal: ok ({rehearsal.get('resources', 0)} resources re-registered under mocks)")
+        else:
+            out.append("Rehearsal: FAILED")
+            out.extend(f"  {m}" for m in rehearsal.get("mismatches", []))
+    cannot = d.get("cannot_restore") or []
+    if cannot:
+        out.append("")
+        out.append("A replay cannot restore")
+        out.extend(f"  - {c}" for c in cannot)
+    if d.get("warnings"):
+        out.append("")
+        out.append("Warnings")
+        out.extend(f"  ! {w}" for w in d["warnings"])
+    return "\n".join(out)
+
+
+def preview_markdown(d: dict[str, Any]) -> str:
+    stack = f"{d['project']}/{d['stack']}" if d.get("project") else d["stack"]
+    frm = d.get("from_version")
+    frm_text = "current" if frm in (None, "current") else f"v{frm} (current)"
+    to = d.get("to_version")
+    out = [f"## Rollback preview: `{stack}` {frm_text} → {'current' if to == 'current' else f'v{to}'}", ""]
+    if d.get("target"):
+        t = d["target"]
+        out.append(f"**Target:** v{t['version']} — {t.get('kind')} {t.get('result')}, {_when(t.get('start_time'))}"
+                   + (f", “{t['message']}”" if t.get("message") else "")
+                   + (f", git `{t['git_head'][:7]}`" if t.get("git_head") else ""))
+        out.append("")
+    if d.get("skipped"):
+        out.append("**Skipped:** " + "; ".join(f"v{s['version']} ({s['reason']})" for s in d["skipped"]))
+        out.append("")
+    summary = d.get("summary") or {}
+    loss = summary.get("data_loss") or []
+    if loss:
+        out.append("> [!CAUTION]")
+        out.append("> **Data loss:** this rollback would delete or replace resources that hold data "
+                   "(refused unless `--allow-data-loss`):")
+        for item in loss:
+            out.append(f"> - {item.get('op', '?')} `{item.get('type', '')}` `{_name(item.get('urn', ''))}` "
+                       f"({item.get('reason', '')})")
+        out.append("")
+    if summary.get("lines"):
+        out.append("### What changes")
+        out.extend(f"- {_md_escape(line)}" for line in summary["lines"])
+        out.append("")
+    changes = d.get("changes") or []
+    out.append("### Resources")
+    if not changes:
+        out.append("No resource changes.")
+    else:
+        out.append("| op | type | name | details |")
+        out.append("|---|---|---|---|")
+        for c in changes:
+            details = []
+            if c.get("replace_reason"):
+                details.append(f"replace: {c['replace_reason']}")
+            if c.get("data_bearing"):
+                details.append("**holds data**")
+            if c.get("protected"):
+                details.append("protected")
+            n = len(c.get("properties") or [])
+            if c["op"] in ("update", "replace") and n:
+                details.append(f"{n} propert{'y' if n == 1 else 'ies'}")
+            out.append(f"| {OP_WORD.get(c['op'], c['op'])} | `{c.get('type', '')}` | `{_name(c['urn'])}` | "
+                       f"{_md_escape('; '.join(details))} |")
+    rehearsal = d.get("rehearsal")
+    if rehearsal:
+        out.append("")
+        out.append(f"**Rehearsal:** {'ok' if rehearsal.get('ok') else 'FAILED'} "
+                   f"({rehearsal.get('resources', 0)} resources)")
+        for m in rehearsal.get("mismatches", []):
+            out.append(f"- {_md_escape(m)}")
+    if d.get("warnings"):
+        out.append("")
+        out.append("### Warnings")
+        out.extend(f"- {_md_escape(w)}" for w in d["warnings"])
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def history_text(d: dict[str, Any]) -> str:
+    stack = f"{d['project']}/{d['stack']}" if d.get("project") else d["stack"]
+    out = [f"History of {stack} (newest first)"]
+    cur = d.get("current_version")
+    for v in d.get("versions", []):
+        marker = "*" if v["version"] == cur else " "
+        changes = ", ".join(f"{k} {n}" for k, n in sorted(v.get("resource_changes", {}).items()) if n)
+        line = f"{marker} {_version_line(v)}"
+        if changes:
+            line += f"  ({changes})"
+        if not v.get("has_checkpoint"):
+            line += "  [no checkpoint]"
+        if v.get("rollback"):
+            r = v["rollback"]
+            line += f"  <- rollback to v{r.get('to_version')}"
+        out.append(line)
+    if not d.get("versions"):
+        out.append("  (no history)")
+    if cur is not None:
+        out.append("* = current state")
+    for w in d.get("warnings", []):
+        out.append(f"! {w}")
+    return "\n".join(out)
+
+
+def mark_text(d: dict[str, Any]) -> str:
+    return f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else "")

@@ -1,0 +1,1 @@
+"""Reading Pulumi state: envelopes, special values, secrets and backend layouts."""

@@ -1,0 +1,176 @@
+"""Pulumi's DIY backend layout (file://, s3://) over a :class:`~rollback.state.store.Store`.
+
+See pulumi-state.md section 5. Nothing here writes Pulumi's files; our own records live beside
+``.pulumi/`` under ``.infra-rollback/`` (see :meth:`DiyBackend.records_prefix`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rollback.errors import BadInput, StackNotFound, StateError
+from rollback.models import StackRef
+from rollback.state.store import Entry, NotFoundInStore, Store
+
+PULUMI_DIR = ".pulumi"
+RECORDS_DIR = ".infra-rollback"
+_SUFFIXES = (".json", ".json.gz", ".json.zst")
+
+
+def _strip_suffix(name: str) -> tuple[str, str] | None:
+    for suffix in (".json.gz", ".json.zst", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)], suffix
+    return None
+
+
+@dataclass(frozen=True)
+class HistoryFile:
+    """One history entry on disk: its ``<unixnano>`` and the keys of its two files."""
+
+    unixnano: int
+    info_key: str | None
+    checkpoint_key: str | None
+
+
+class DiyBackend:
+    """A DIY backend: stacks, history and locks under ``.pulumi/``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._layout: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    # -- layout -------------------------------------------------------------------------------
+    @property
+    def layout(self) -> str:
+        """``project`` (meta.yaml version 1) or ``legacy``."""
+        if self._layout is None:
+            self._layout = "legacy"
+            try:
+                meta = self.store.read(f"{PULUMI_DIR}/meta.yaml").decode("utf-8", "replace")
+            except NotFoundInStore:
+                meta = ""
+            m = re.search(r"^version:\s*(\d+)", meta, re.M)
+            if m and int(m.group(1)) >= 1:
+                self._layout = "project"
+        return self._layout
+
+    def check_exists(self) -> None:
+        if not self.store.exists(PULUMI_DIR):
+            raise BadInput(f"backend {self.url}: no Pulumi state found (missing {PULUMI_DIR}/ directory)")
+
+    def _scope(self, ref: StackRef) -> str:
+        return f"{ref.project}/{ref.name}" if self.layout == "project" else ref.name
+
+    # -- stacks -------------------------------------------------------------------------------
+    def projects(self) -> list[str]:
+        if self.layout != "project":
+            return []
+        return self.store.list_dirs(f"{PULUMI_DIR}/stacks")
+
+    def stacks(self, project: str | None = None) -> list[StackRef]:
+        if self.layout == "project":
+            projects = [project] if project else self.projects()
+            return sorted({StackRef(p, name) for p in projects
+                           for name in self._stack_names(f"{PULUMI_DIR}/stacks/{p}")},
+                          key=lambda r: (r.project, r.name))
+        return [StackRef(project or "", n) for n in sorted(self._stack_names(f"{PULUMI_DIR}/stacks"))]
+
+    def _stack_names(self, prefix: str) -> set[str]:
+        names = set()
+        for entry in self.store.list(prefix):
+            parsed = _strip_suffix(entry.key.rsplit("/", 1)[-1])
+            if parsed:
+                names.add(parsed[0])
+        return names
+
+    def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
+        """Find a stack from ``prod``, ``omniserve/prod`` or ``organization/omniserve/prod``."""
+        self.check_exists()
+        parts = name.split("/")
+        if len(parts) == 3:
+            project, stack = parts[1], parts[2]
+        elif len(parts) == 2:
+            project, stack = parts[0], parts[1]
+        elif len(parts) == 1 and parts[0]:
+            stack = parts[0]
+        else:
+            raise BadInput(f"'{name}' is not a stack name")
+        candidates = [r for r in self.stacks(project) if r.name == stack]
+        if not candidates:
+            known = ", ".join(str(r) if self.layout == "project" else r.name for r in self.stacks()) or "none"
+            where = f" in project '{project}'" if project and self.layout == "project" else ""
+            raise StackNotFound(f"stack '{stack}' not found{where} in backend {self.url} (stacks: {known})")
+        if len(candidates) > 1:
+            projects = ", ".join(r.project for r in candidates)
+            raise BadInput(f"stack '{stack}' exists in several projects ({projects}): pass --project")
+        return candidates[0]
+
+    def stack_file_key(self, ref: StackRef) -> str:
+        """The stack file; where several variants exist (.json, .json.gz, .json.zst) the newest wins."""
+        folder = f"{PULUMI_DIR}/stacks/{ref.project}" if self.layout == "project" else f"{PULUMI_DIR}/stacks"
+        variants = [e for e in self.store.list(folder)
+                    if (p := _strip_suffix(e.key.rsplit("/", 1)[-1])) and p[0] == ref.name]
+        if not variants:
+            raise StackNotFound(f"stack '{ref}' not found in backend {self.url}")
+        return max(variants, key=lambda e: e.mtime).key
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.store.read(key)
+        except NotFoundInStore as exc:
+            raise StateError(f"{self.describe(key)}: file not found") from exc
+
+    def describe(self, key: str) -> str:
+        """A file's name for messages: a path for local backends, a URL otherwise."""
+        root = getattr(self.store, "root", None)
+        return str(root / key) if root is not None else f"{self.url.rstrip('/')}/{key}"
+
+    # -- history ------------------------------------------------------------------------------
+    def history_files(self, ref: StackRef) -> list[HistoryFile]:
+        """History entries, oldest first (by ``<unixnano>``). Lists names only; reads nothing."""
+        prefix = f"{PULUMI_DIR}/history/{self._scope(ref)}"
+        infos: dict[int, str] = {}
+        checkpoints: dict[int, str] = {}
+        head = f"{ref.name}-"
+        for entry in self.store.list(prefix):
+            base = entry.key.rsplit("/", 1)[-1]
+            if not base.startswith(head):
+                continue
+            rest = base[len(head):]
+            for kind, table in ((".history", infos), (".checkpoint", checkpoints)):
+                for suffix in _SUFFIXES:
+                    tail = kind + suffix
+                    if rest.endswith(tail) and rest[: -len(tail)].isdigit():
+                        table[int(rest[: -len(tail)])] = entry.key
+        return [HistoryFile(n, infos.get(n), checkpoints.get(n))
+                for n in sorted(set(infos) | set(checkpoints))]
+
+    # -- locks --------------------------------------------------------------------------------
+    def locks(self, ref: StackRef) -> list[tuple[Entry, dict[str, Any]]]:
+        if self.layout == "project":
+            prefix = f"{PULUMI_DIR}/locks/organization/{ref.project}/{ref.name}"
+        else:
+            prefix = f"{PULUMI_DIR}/locks/{ref.name}"
+        out = []
+        for entry in self.store.list(prefix):
+            if not entry.key.endswith(".json"):
+                continue
+            import json
+
+            try:
+                info = json.loads(self.store.read(entry.key))
+            except (ValueError, NotFoundInStore):
+                info = {}
+            out.append((entry, info if isinstance(info, dict) else {}))
+        return out
+
+    # -- our own records ----------------------------------------------------------------------
+    def records_prefix(self, ref: StackRef) -> str:
+        return f"{RECORDS_DIR}/{ref.project or '_'}/{ref.name}"
