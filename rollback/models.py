@@ -85,6 +85,7 @@ class Deployment:
     secrets_provider: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     has_latest: bool = True           # False for a stack that was never deployed
+    migrated_from: int | None = None  # 0, 1 or 2: read through Pulumi's own up-migration to v3
 
     def live_resources(self) -> list[Resource]:
         """Resources that are part of the desired state (not pending deletion)."""

@@ -36,11 +36,16 @@ READABLE = {
     "real-world/privatermq-stacks-dev-bak-pending-delete.json": (1, "passphrase"),
 }
 
+# Pulumi's own tests load checkpoint-v0.json and -v1.json (TestLoadV0Checkpoint, TestLoadV1Checkpoint in
+# pkg/resource/stack/checkpoint_test.go): they are migrated up to v3, not refused.
+MIGRATED = {
+    "pulumi-testdata/checkpoint-v0.json": (0, 30),
+    "pulumi-testdata/checkpoint-v1.json": (1, 30),
+    "real-world/pulumi-legacy-target-latest-todo.json": (0, None),
+}
+
 REFUSED = {
-    "pulumi-testdata/checkpoint-v0.json": "pre-v1 checkpoint",
-    "pulumi-testdata/checkpoint-v1.json": "state version 1 is too old",
     "pulumi-testdata/checkpoint-v4-unsupported-feature.json": "unsupported feature 'unsupported-feature'",
-    "real-world/pulumi-legacy-target-latest-todo.json": "pre-v1 checkpoint",
 }
 
 
@@ -61,6 +66,19 @@ def test_refuses_what_pulumi_refuses_naming_file(name: str) -> None:
         parse_deployment(fixture(name), source=name)
     assert name in str(err.value)
     assert REFUSED[name] in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(MIGRATED))
+def test_old_versions_are_migrated_like_pulumi_does(name: str) -> None:
+    dep = parse_deployment(fixture(name), source=name)
+    version, count = MIGRATED[name]
+    assert dep.migrated_from == version
+    if count is not None:
+        assert len(dep.resources) == count
+    for r in dep.resources:
+        assert "defaults" not in r.raw            # v1 defaults were dropped by the migration
+        assert not r.external and r.provider is None
+        assert set(r.property_dependencies) == set(r.raw.get("inputs") or {})
 
 
 def test_capitalised_envelope_keys_are_read_like_go_does() -> None:
@@ -109,6 +127,8 @@ def test_compression_detected_by_magic_bytes_not_extension(compress) -> None:
     (b"", "empty state file"),
     (b"\x1f\x8b\x08\x00garbage", "corrupt or truncated compressed state"),
     (b'{"version": 5, "deployment": {}}', "state version 5 is newer"),
+    (b'{"version": -1, "deployment": {}}', "unsupported state version -1"),
+    (b'{"hello": 1}', "not a Pulumi state file"),
     (b'[1, 2]', "not a Pulumi state file"),
 ])
 def test_bad_files_get_one_line_naming_the_file(data: bytes, fragment: str) -> None:

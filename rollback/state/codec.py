@@ -3,7 +3,10 @@
 Accepts both envelopes (export ``{"version", "deployment"}`` and on-disk
 ``{"version", "checkpoint": {"stack", "latest"}}``), versions 3 and 4 with known features, and
 Go's case-insensitive key matching (``"Stack"``/``"Latest"`` are read as Pulumi reads them).
-Everything else is refused with a message that names the file.
+Versions 0 (the unversioned 2017 ``{"target", "latest"}`` file), 1 and 2 are migrated up to 3 the way
+Pulumi's ``UnmarshalVersionedCheckpointToLatestCheckpoint`` and ``apitype/migrate`` do (v1's
+``defaults`` dropped, ``external`` false, no provider references, every input depending on all of
+the resource's dependencies). Everything else is refused with a message that names the file.
 """
 
 from __future__ import annotations
@@ -78,15 +81,15 @@ def parse_deployment(data: bytes | str | dict[str, Any], *, source: str) -> Depl
         raise StateError(f"{source}: not a Pulumi state file (top level is not an object)")
     version = ci_get(doc, "version")
     if version is None:
-        if "target" in doc or "latest" in doc:
-            raise StateError(f"{source}: pre-v1 checkpoint (the 2017 format with 'target'); "
-                             f"this Pulumi state format is no longer supported")
-        raise StateError(f"{source}: not a Pulumi state file (no 'version')")
+        if ci_get(doc, "latest") is None and ci_get(doc, "target") is None and ci_get(doc, "stack") is None:
+            raise StateError(f"{source}: not a Pulumi state file (no 'version')")
+        # Version 0: the unversioned 2017 checkpoint, itself the checkpoint object.
+        doc = {"version": 0, "checkpoint": doc}
+        version = 0
     if not isinstance(version, int) or isinstance(version, bool):
         raise StateError(f"{source}: state version {version!r} is not a number")
-    if version < MIN_VERSION:
-        raise StateError(f"{source}: state version {version} is too old (supported: 3 and 4); "
-                         f"upgrade it with a current Pulumi CLI first")
+    if version < 0:
+        raise StateError(f"{source}: unsupported state version {version}")
     if version > MAX_VERSION:
         raise StateError(f"{source}: state version {version} is newer than this tool supports (3 and 4)")
     features = ci_get(doc, "features") or []
@@ -113,6 +116,8 @@ def parse_deployment(data: bytes | str | dict[str, Any], *, source: str) -> Depl
     raw_resources = ci_get(deployment, "resources") or []
     if not isinstance(raw_resources, list):
         raise StateError(f"{source}: 'resources' is not a list")
+    if version < MIN_VERSION:
+        raw_resources = [_migrate_resource(r) if isinstance(r, dict) else r for r in raw_resources]
     resources = tuple(parse_resource(r, source=source, index=i) for i, r in enumerate(raw_resources))
     pending = ci_get(deployment, "pending_operations") or []
     return Deployment(
@@ -125,7 +130,17 @@ def parse_deployment(data: bytes | str | dict[str, Any], *, source: str) -> Depl
         secrets_provider=ci_get(deployment, "secrets_providers"),
         manifest=ci_get(deployment, "manifest") or {},
         has_latest=has_latest,
+        migrated_from=version if version < MIN_VERSION else None,
     )
+
+
+def _migrate_resource(r: dict[str, Any]) -> dict[str, Any]:
+    """ResourceV1/V2 -> ResourceV3, as Pulumi's ``migrate.UpToResourceV2``/``V3`` do."""
+    out = {k: v for k, v in r.items() if k.lower() != "defaults"}  # v1 defaults were deprecated
+    deps = ci_get(out, "dependencies") or []
+    if ci_get(out, "propertyDependencies") is None:
+        out["propertyDependencies"] = {k: list(deps) for k in (ci_get(out, "inputs") or {})}
+    return out
 
 
 _RESOURCE_KEYS = frozenset({
