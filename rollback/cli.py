@@ -72,7 +72,7 @@ ProjectOpt = Annotated[Optional[str], typer.Option(
     "--project", help="Pulumi project, needed only when the backend holds this stack in several projects.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/cli.md).")]
 MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (for a CI job summary or PR comment).")]
-StackArg = Annotated[str, typer.Argument(help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
+StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
 
 
 def _context(backend: str | None, cwd: Path, project: str | None) -> Any:
@@ -273,6 +273,37 @@ def verify_cmd(
 
         return run_verify(_context(backend, cwd, project), stack, timeout=timeout, as_json=as_json,
                           quiet=STATE.quiet)
+
+    _run(body)
+
+
+@app.command("deploy")
+def deploy_cmd(
+    stack: StackArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for CI).")] = False,
+    auto_rollback: Annotated[bool, typer.Option(
+        "--auto-rollback", help="If a health gate fails, roll back at once to the last good version.")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Deploy from a git tree with uncommitted changes.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Deploy even a config identical to a version marked bad.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the health gates.")] = 600,
+    message: Annotated[str, typer.Option("--message", "-m", help="Message for the update.")] = "",
+    as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Deploy the project's program to STACK, guarded: preview, confirm, apply, verify.
+
+    With --auto-rollback a failed health gate rolls the stack back to the last good version and marks
+    the release bad. Example: infra-rollback deploy prod --yes --auto-rollback
+    """
+
+    def body() -> int:
+        from rollback.actions.deploy import Deploy
+
+        return Deploy(ctx=_context(backend, cwd, project), yes=yes, auto_rollback=auto_rollback,
+                      allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
+                      json_output=as_json, quiet=STATE.quiet).run(stack)
 
     _run(body)
 
