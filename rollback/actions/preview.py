@@ -29,11 +29,12 @@ class Plan:
     rehearsal: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        from rollback.summary import workloads_to_dicts
+        from rollback.summary import render_summary_lines, workloads_to_dicts
 
         d = self.diff.to_dict()
         summary = dict(d.get("summary") or {})
         summary["workloads"] = workloads_to_dicts(self.workloads)
+        summary["lines"] = render_summary_lines(self.workloads)
         out: dict[str, Any] = {
             "stack": self.history.ref.name,
             "project": self.history.ref.project or None,
@@ -105,13 +106,15 @@ class Diff:
         a, a_label = load(from_spec)
         b, b_label = load(to_spec)
         from rollback.diff import diff_deployments
-        from rollback.summary import workload_summary, workloads_to_dicts
+        from rollback.summary import render_summary_lines, workload_summary, workloads_to_dicts
 
         sa, sb = history.secrets_for(a), history.secrets_for(b)
         diff = diff_deployments(a, b, current_secrets=sa, target_secrets=sb)
         d = diff.to_dict()
         summary = dict(d.get("summary") or {})
-        summary["workloads"] = workloads_to_dicts(workload_summary(a, b, current_secrets=sa, target_secrets=sb))
+        workloads = workload_summary(a, b, current_secrets=sa, target_secrets=sb)
+        summary["workloads"] = workloads_to_dicts(workloads)
+        summary["lines"] = render_summary_lines(workloads)
         return {"stack": history.ref.name, "project": history.ref.project or None,
                 "from_version": a_label, "to_version": b_label, "skipped": [],
                 "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}
