@@ -1,0 +1,226 @@
+"""Polling gates until they are all healthy, one is unhealthy, or the time is up.
+
+A gate is any object with ``name``, ``kind`` and ``check() -> GateResult``. Each round checks every
+gate (a gate healthy earlier is checked again: the verdict is about all gates at the same time);
+the run stops
+
+- healthy, as soon as one round finds every gate healthy;
+- unhealthy, at the end of the first round in which any gate is unhealthy (fail fast: the round is
+  finished so that the report shows every gate's state);
+- timed out, when ``timeout`` seconds have passed (a last round runs at the deadline).
+
+``check`` may raise :class:`rollback.errors.OperationFailed` (e.g. a translated boto error): that gate is
+unhealthy with the error's one line. :class:`rollback.errors.BadInput` (a gate misconfigured, no
+kubeconfig, no region) propagates: that is the user's to fix, not the service's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol, TextIO
+
+from rollback.errors import BadInput, OperationFailed
+
+HEALTHY: Final = "healthy"
+PROGRESSING: Final = "progressing"
+UNHEALTHY: Final = "unhealthy"
+State = Literal["healthy", "progressing", "unhealthy"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    state: State
+    detail: str
+
+    @classmethod
+    def healthy(cls, detail: str) -> GateResult:
+        return cls(HEALTHY, detail)
+
+    @classmethod
+    def progressing(cls, detail: str) -> GateResult:
+        return cls(PROGRESSING, detail)
+
+    @classmethod
+    def unhealthy(cls, detail: str) -> GateResult:
+        return cls(UNHEALTHY, detail)
+
+
+class Gate(Protocol):
+    name: str          # what it watches, e.g. omniserve/omniserve
+    kind: str          # kubernetes-rollout, ecs-service, http, cloudwatch-alarms
+
+    def check(self) -> GateResult: ...
+
+
+@dataclass(frozen=True)
+class GateReport:
+    name: str
+    kind: str
+    state: State
+    detail: str
+    seconds: float     # healthy: when it became (and stayed) healthy; unhealthy: when; progressing: elapsed
+    checks: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "state": self.state, "detail": self.detail,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    stack: str
+    healthy: bool
+    timed_out: bool
+    elapsed_seconds: float
+    gates: tuple[GateReport, ...]
+    timeout: float = 0.0
+
+    @property
+    def time_to_healthy(self) -> float | None:
+        """Seconds until every gate was healthy (None when it never was)."""
+        return self.elapsed_seconds if self.healthy else None
+
+    @property
+    def verdict(self) -> str:
+        if self.healthy:
+            return HEALTHY
+        return "timed out" if self.timed_out else UNHEALTHY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "healthy": self.healthy,
+            "timed_out": self.timed_out,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+
+class _Track:
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.result = GateResult.progressing("not checked yet")
+        self.since: float | None = None     # when the current healthy streak began
+        self.at = 0.0                       # when the last check ended
+        self.checks = 0
+
+    def record(self, result: GateResult, at: float) -> None:
+        if result.state == HEALTHY:
+            if self.result.state != HEALTHY or self.since is None:
+                self.since = at
+        else:
+            self.since = None
+        self.result = result
+        self.at = at
+        self.checks += 1
+
+    def report(self, elapsed: float) -> GateReport:
+        state = self.result.state
+        if state == HEALTHY and self.since is not None:
+            seconds = self.since
+        elif state == UNHEALTHY:
+            seconds = self.at
+        else:
+            seconds = elapsed
+        return GateReport(name=self.gate.name, kind=self.gate.kind, state=state, detail=self.result.detail,
+                          seconds=seconds, checks=self.checks)
+
+
+def _check(gate: Gate) -> GateResult:
+    try:
+        return gate.check()
+    except BadInput:
+        raise
+    except OperationFailed as exc:
+        # The report line already names the gate: drop the "<kind> <name>: " prefix of the message.
+        prefix = f"{gate.kind} {gate.name}: "
+        message = exc.message.removeprefix(prefix)
+        return GateResult.unhealthy(message)
+
+
+def run_gates(gates: Sequence[Gate], *, timeout: float, interval: float, stack: str = "",
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep,
+              on_round: Callable[[Sequence[GateReport]], None] | None = None) -> HealthReport:
+    """Poll ``gates`` every ``interval`` seconds for at most ``timeout`` seconds; see the module doc.
+
+    ``clock`` and ``sleep`` are injectable so tests run in no time; ``on_round`` (optional) sees the
+    gates' states after every round (for progress output).
+    """
+    if interval <= 0 or timeout <= 0:
+        raise BadInput(f"health gates: interval ({interval:g}) and timeout ({timeout:g}) must be greater than 0")
+    start = clock()
+    tracks = [_Track(g) for g in gates]
+    timed_out = False
+    while True:
+        for track in tracks:
+            result = _check(track.gate)
+            track.record(result, clock() - start)
+        elapsed = clock() - start
+        if on_round is not None:
+            on_round([t.report(elapsed) for t in tracks])
+        states = {t.result.state for t in tracks}
+        if UNHEALTHY in states or states <= {HEALTHY}:
+            break
+        remaining = timeout - elapsed
+        if remaining <= 0:
+            timed_out = True
+            break
+        sleep(min(interval, remaining))
+    elapsed = clock() - start
+    reports = tuple(t.report(elapsed) for t in tracks)
+    healthy = all(r.state == HEALTHY for r in reports)
+    return HealthReport(stack=stack, healthy=healthy, timed_out=timed_out and not healthy,
+                        elapsed_seconds=elapsed, gates=reports, timeout=timeout)
+
+
+_MARKS = {HEALTHY: "✓", PROGRESSING: "…", UNHEALTHY: "✗"}
+
+
+def render_text(report: HealthReport) -> str:
+    """The report as lines a person reads at 3 a.m.::
+
+        ✓ kubernetes-rollout omniserve/omniserve  healthy  (12.0 s)
+            3/3 replicas updated, ready and available; image ghcr.io/acme/omniserve:1.1.0
+        ✗ http https://omniserve.example.com/metrics/triage  unhealthy  (4.2 s)
+            tags.urgent_escalation_share = 0.93 > max 0.2
+        stack prod: UNHEALTHY after 4.2 s (timeout 600 s)
+    """
+    lines: list[str] = []
+    for g in report.gates:
+        lines.append(f"{_MARKS.get(g.state, '?')} {g.kind} {g.name}  {g.state}  ({g.seconds:.1f} s)")
+        if g.detail:
+            lines.append(f"    {g.detail}")
+    who = f"stack {report.stack}: " if report.stack else ""
+    if report.healthy:
+        lines.append(f"{who}HEALTHY: all {len(report.gates)} gate(s) healthy after {report.elapsed_seconds:.1f} s")
+    elif report.timed_out:
+        waiting = [f"{g.kind} {g.name}" for g in report.gates if g.state != HEALTHY]
+        lines.append(f"{who}TIMED OUT after {report.elapsed_seconds:.1f} s (timeout {report.timeout:g} s); "
+                     f"still waiting for: {', '.join(waiting)}")
+    else:
+        failed = [f"{g.kind} {g.name}" for g in report.gates if g.state == UNHEALTHY]
+        lines.append(f"{who}UNHEALTHY after {report.elapsed_seconds:.1f} s: {', '.join(failed)}")
+    return "\n".join(lines)
+
+
+class ProgressPrinter:
+    """An ``on_round`` callback that writes one line per gate whenever its state or detail changes::
+
+        … kubernetes-rollout omniserve/omniserve: 1 of 3 new replicas updated
+        ✓ kubernetes-rollout omniserve/omniserve: 3/3 replicas updated, ready and available (generation 7)
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._last: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def __call__(self, gates: Sequence[GateReport]) -> None:
+        for g in gates:
+            now = (g.state, g.detail)
+            if self._last.get((g.kind, g.name)) != now:
+                self._last[(g.kind, g.name)] = now
+                self.stream.write(f"{_MARKS.get(g.state, '?')} {g.kind} {g.name}: {g.detail or g.state}\n")
+        self.stream.flush()
