@@ -93,6 +93,7 @@ class StackHistory:
         self._current: Deployment | None = None
         self._current_bytes: bytes | None = None
         self._boxes: dict[str, SecretBox] = {}
+        self._diffs: dict[int, Any] = {}
         self.current_key = backend.stack_file_key(ref)
 
     # -- versions -----------------------------------------------------------------------------
@@ -191,13 +192,19 @@ class StackHistory:
         """Whether version ``number`` has the same desired state as now (secrets by value)."""
         if self.checkpoint_bytes(number) == self.current_bytes():
             return True, []
-        from rollback.diff import diff_deployments
-
-        current, target = self.current(), self.checkpoint(number)
-        result = diff_deployments(current, target, current_secrets=self.secrets_for(current),
-                                  target_secrets=self.secrets_for(target))
+        result = self.diff_from_current(number)
         notes = list(getattr(result, "warnings", []) or [])
         return not result.changes, notes
+
+    def diff_from_current(self, number: int) -> Any:
+        """The semantic diff current -> version ``number`` (computed once)."""
+        if number not in self._diffs:
+            from rollback.diff import diff_deployments
+
+            current, target = self.current(), self.checkpoint(number)
+            self._diffs[number] = diff_deployments(current, target, current_secrets=self.secrets_for(current),
+                                                   target_secrets=self.secrets_for(target))
+        return self._diffs[number]
 
     # -- targets ------------------------------------------------------------------------------
     def resolve(self, target: str) -> Resolution:

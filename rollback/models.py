@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 
@@ -33,14 +34,14 @@ def split_provider_ref(ref: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource of a checkpoint, with decoded inputs and outputs (see ``state.values``)."""
+    """One resource of a checkpoint. ``inputs`` and ``outputs`` are decoded (see ``state.values``)
+    lazily, from ``raw``, the first time they are asked for: a diff of 5,000 resources that are mostly
+    unchanged compares raw JSON and never decodes them."""
 
     urn: str
     type: str
     custom: bool
     id: str | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     provider: str | None = None
     protect: bool = False
@@ -58,6 +59,18 @@ class Resource:
     aliases: tuple[str, ...] = ()
     import_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def inputs(self) -> dict[str, Any]:
+        from rollback.state.values import decode
+
+        return decode(self.raw.get("inputs") or {})
+
+    @cached_property
+    def outputs(self) -> dict[str, Any]:
+        from rollback.state.values import decode
+
+        return decode(self.raw.get("outputs") or {})
 
     @property
     def name(self) -> str:

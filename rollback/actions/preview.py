@@ -26,6 +26,7 @@ class Plan:
     diff: Any
     workloads: list[Any]
     warnings: list[str] = field(default_factory=list)
+    replay: Any = None
     rehearsal: Any = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +48,10 @@ class Plan:
             "summary": summary,
             "warnings": list(self.resolution.warnings) + self.warnings + list(d.get("warnings", [])),
         }
+        if self.replay is not None:
+            out["cannot_restore"] = list(self.replay.cannot_restore)
+            out["provider_versions"] = [v.to_dict() for v in self.replay.versions]
+            out["warnings"].extend(self.replay.notes)
         if self.rehearsal is not None:
             out["rehearsal"] = self.rehearsal.to_dict()
         return out
@@ -56,6 +61,7 @@ class Plan:
 class Preview:
     ctx: Context
     restore_provider_versions: bool = False
+    rehearse: bool = True
 
     def run(self, stack: str, target: str) -> Plan:
         history = self.ctx.history(stack)
@@ -78,14 +84,27 @@ class Preview:
                             "(e.g. after `pulumi stack import`)")
         target_dep = history.checkpoint(resolution.target.number)
 
-        from rollback.diff import diff_deployments
         from rollback.summary import workload_summary
 
         cs, ts = history.secrets_for(current), history.secrets_for(target_dep)
-        diff = diff_deployments(current, target_dep, current_secrets=cs, target_secrets=ts)
+        diff = history.diff_from_current(resolution.target.number)
         workloads = workload_summary(current, target_dep, current_secrets=cs, target_secrets=ts)
-        return Plan(history=history, resolution=resolution, current=current, target=target_dep,
+        plan = Plan(history=history, resolution=resolution, current=current, target=target_dep,
                     current_version=current_version, diff=diff, workloads=workloads, warnings=warnings)
+        if self.rehearse:
+            self._replay(plan, ts)
+        return plan
+
+    def _replay(self, plan: Plan, secrets: Any) -> None:
+        """Plan the replay of the target and rehearse it under the SDK's mock runtime."""
+        from rollback.replay import build_replay_program, rehearse
+
+        ref = plan.history.ref
+        plan.replay = build_replay_program(
+            plan.target, secrets=secrets, current=plan.current,
+            provider_versions="target" if self.restore_provider_versions else "current")
+        plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
+                                  project=ref.project or _project_of(plan.target), stack=ref.name)
 
 
 @dataclass
@@ -118,3 +137,14 @@ class Diff:
         return {"stack": history.ref.name, "project": history.ref.project or None,
                 "from_version": a_label, "to_version": b_label, "skipped": [],
                 "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}
+
+
+def _project_of(deployment: Deployment) -> str:
+    """The project of a legacy-layout stack, from its checkpoint or its resources' URNs."""
+    if deployment.stack.count("/") == 2:
+        return deployment.stack.split("/")[1]
+    for r in deployment.resources:
+        parts = r.urn.split("::")
+        if len(parts) > 1:
+            return parts[1]
+    return ""

@@ -18,7 +18,6 @@ from typing import Any
 
 from rollback.errors import StateError
 from rollback.models import Deployment, Resource
-from rollback.state.values import decode
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -178,8 +177,6 @@ def parse_resource(obj: Any, *, source: str, index: int) -> Resource:
         type=str(r.get("type") or ""),
         custom=bool(r.get("custom")),
         id=r.get("id") or None,
-        inputs=decode(r.get("inputs") or {}),
-        outputs=decode(r.get("outputs") or {}),
         parent=r.get("parent") or None,
         provider=r.get("provider") or None,
         protect=bool(r.get("protect")),
