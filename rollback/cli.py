@@ -311,8 +311,16 @@ def deploy_cmd(
 _COMMANDS = {"rollback", "history", "diff", "mark", "verify", "deploy"}
 
 
+_GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
+
+
 def _route(argv: list[str]) -> list[str]:
-    """`infra-rollback prod --to previous` is short for `infra-rollback rollback prod --to previous`."""
+    """`infra-rollback prod --to previous` is short for `infra-rollback rollback prod --to previous`.
+
+    The global flags (--debug, --quiet, --no-color) may stand anywhere: they are moved to the front.
+    """
+    flags = [a for a in argv if a in _GLOBAL_FLAGS]
+    argv = flags + [a for a in argv if a not in _GLOBAL_FLAGS]
     for i, arg in enumerate(argv):
         if arg.startswith("-"):
             if arg in ("--help", "-h", "--version", "--install-completion", "--show-completion"):

@@ -28,7 +28,10 @@ def _short(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, str) and value != "[secret]":
         text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if len(text) <= width:
+        return text
+    head = width * 2 // 5  # keep both ends: an ARN's revision or an image's tag is at the end
+    return text[:head] + "…" + text[-(width - head - 1):]
 
 
 def _version_line(v: dict[str, Any]) -> str:

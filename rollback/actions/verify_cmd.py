@@ -1,0 +1,110 @@
+"""Glue between the rollback/deploy/verify commands and the health gates and config writer.
+
+Where a stack's gates come from: after a rollback, the target version's recorded config (the gates
+that were in force for that release); for ``verify`` and ``deploy``, ``stacks/Pulumi.<stack>.yaml`` in
+``--cwd``, else the current version's recorded config. Expectations (which images and task
+definitions should be running) come from the checkpoint that should be live.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+from rollback.actions.context import Context
+from rollback.errors import BadInput, RollbackError
+from rollback.models import Deployment
+
+
+def _on_round(stream: IO[str] | None) -> Any:
+    if stream is None:
+        return None
+    from rollback.actions.verify import ProgressPrinter
+
+    return ProgressPrinter(stream)
+
+
+def _stack_config(ctx: Context, stack: str) -> tuple[dict[str, Any] | None, str]:
+    from rollback.health.spec import read_stack_config, stack_config_path
+
+    path = stack_config_path(ctx.cwd, stack)
+    if path.is_file():
+        return read_stack_config(path), f"{path}: infra-rollback:health"
+    return None, str(path)
+
+
+def _current(ctx: Context, stack: str) -> tuple[Deployment | None, dict[str, Any] | None]:
+    """The current state and the current version's recorded config, when the backend is reachable."""
+    try:
+        history = ctx.history(stack)
+        current = history.current()
+        number = history.current_version() or (history.count or None)
+        config = history.version(number).config if number else None
+        return current, config
+    except RollbackError:
+        return None, None
+
+
+def run_verify(ctx: Context, stack: str, *, timeout: float | None, as_json: bool, quiet: bool) -> int:
+    from rollback.actions.verify import Verify, render_text
+
+    config, source = _stack_config(ctx, stack)
+    target, recorded = _current(ctx, stack)
+    if config is None:
+        if recorded is None:
+            raise BadInput(f"{source}: stack config file not found, and no recorded config for stack '{stack}'")
+        config, source = recorded, f"stack '{stack}' current version config: infra-rollback:health"
+    report = Verify(config=config, source=source, target=target, timeout=timeout,
+                    on_round=None if (as_json or quiet) else _on_round(sys.stderr)).run(stack)
+    print(json.dumps(report.to_dict(), indent=2) if as_json else render_text(report), flush=True)
+    return 0 if report.healthy else 1
+
+
+def verify_after(plan: Any, *, timeout: float, stream: IO[str] | None) -> dict[str, Any] | None:
+    """Run the target version's gates after a rollback; None when it declares none."""
+    from rollback.actions.verify import Verify, render_text
+    from rollback.health.spec import load_health_spec
+
+    config = plan.resolution.target.config
+    if load_health_spec(config) is None:
+        if stream is not None:
+            print(f"note: v{plan.resolution.target.number} declares no health gates (infra-rollback:health): "
+                  f"not verified", file=stream, flush=True)
+        return None
+    report = Verify(config=config, target=plan.target, timeout=timeout,
+                    source=f"v{plan.resolution.target.number} config: infra-rollback:health",
+                    on_round=_on_round(stream)).run(plan.history.ref.name)
+    if stream is not None:
+        print(render_text(report), file=stream, flush=True)
+    return report.to_dict()
+
+
+def verify_stack(ctx: Context, stack: str, *, timeout: float, stream: IO[str] | None) -> dict[str, Any] | None:
+    """Run a stack's gates from its config file (deploy); None when it declares none."""
+    from rollback.actions.verify import Verify, render_text
+    from rollback.health.spec import load_health_spec
+
+    config, source = _stack_config(ctx, stack)
+    if config is None or load_health_spec(config) is None:
+        return None
+    target, _ = _current(ctx, stack)
+    report = Verify(config=config, source=source, target=target, timeout=timeout,
+                    on_round=_on_round(stream)).run(stack)
+    if stream is not None:
+        print(render_text(report), file=stream, flush=True)
+    return report.to_dict()
+
+
+def write_target_config(ctx: Context, plan: Any) -> str:
+    """Write the target version's recorded config into stacks/Pulumi.<stack>.yaml (--write-config)."""
+    from rollback.health.spec import stack_config_path
+    from rollback.writeconfig import write_stack_config
+
+    path = stack_config_path(ctx.cwd, plan.history.ref.name)
+    result = write_stack_config(path, plan.resolution.target.config,
+                                secrets_provider=plan.target.secrets_provider)
+    if not result.any_change:
+        return f"{path}: already holds v{plan.resolution.target.number}'s config"
+    return (f"{path}: wrote v{plan.resolution.target.number}'s config ({'; '.join(result.lines())}); "
+            f"commit it so the next deploy does not bring the bad release back")
