@@ -221,6 +221,16 @@ def test_unknown_query_parameter_is_bad_input(aws_env: str) -> None:
     assert "regoin" in line
 
 
+@pytest.mark.parametrize("query, words", [
+    ("?profile=no-such-profile", "no-such-profile"),
+    ("?disableSSL=maybe", "disableSSL"),
+    ("?endpoint=http://[oops", "S3 client"),
+])
+def test_bad_url_settings_are_bad_input(aws_env: str, query: str, words: str) -> None:
+    line = one_line_error(cli("history", STACK, "--backend", S3_URL + query))
+    assert S3_URL in line and words in line
+
+
 def test_preview_from_s3_is_the_preview_of_the_file_copy(uploaded: Any, aws_env: str, local_backend: Path) -> None:
     args = ("rollback", STACK, "--to", "previous", "--preview", "--json")
     from_file = cli(*args, "--backend", f"file://{local_backend}")

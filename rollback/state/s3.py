@@ -71,7 +71,7 @@ def _flag(loc: S3Location, *names: str) -> bool:
                 return True
             if value in _FALSE:
                 return False
-            raise BadInput(f"backend {loc.url}: query parameter '{name}' must be true or false, not '{value}'")
+            raise BadInput(f"backend {loc.root}: query parameter '{name}' must be true or false, not '{value}'")
     return False
 
 
@@ -120,7 +120,7 @@ def open_s3_store(url: str) -> S3Store:
     try:
         session = boto3.session.Session(profile_name=loc.params.get("profile") or None)
         client = session.client("s3", config=Config(**config), **kwargs)
-    except BotoCoreError as exc:  # ProfileNotFound, bad endpoint URL, bad region name, ...
+    except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, bad endpoint URL, bad region name, ...
         raise BadInput(f"backend {loc.root}: cannot set up an S3 client ({_first_line(exc)})") from exc
     return S3Store(client, loc)
 
