@@ -1,0 +1,22 @@
+"""Re-applying a checkpoint through the Pulumi engine: the replay program and its rehearsal.
+
+* :func:`build_replay_program` plans the replay of a target checkpoint (pure data, no pulumi import);
+  ``plan.program`` is the Automation API inline program.
+* :func:`rehearse` runs that program under the SDK's mock runtime and checks it against the target.
+
+Importing this package does not import pulumi.
+"""
+
+from __future__ import annotations
+
+from rollback.replay.plan import ProviderVersion, ReplayPlan, ReplayStep, build_replay_program
+from rollback.replay.rehearsal import RehearsalResult, rehearse
+
+__all__ = [
+    "ProviderVersion",
+    "RehearsalResult",
+    "ReplayPlan",
+    "ReplayStep",
+    "build_replay_program",
+    "rehearse",
+]

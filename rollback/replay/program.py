@@ -1,0 +1,134 @@
+"""The replay program itself: registers a :class:`~rollback.replay.plan.ReplayPlan` through the Python SDK.
+
+Imported only when the program runs (it imports pulumi). What it sends, and why:
+
+* resources by type string (``CustomResource(type, name, props, opts)``, ``ComponentResource``,
+  ``ProviderResource``): props keys go out exactly as recorded (camelCase);
+* ``protect`` always explicitly (the SDK would otherwise inherit it from the parent);
+* a provider only where the checkpoint names one: the replay classes answer ``get_provider`` with
+  None, so a child never inherits its parent's provider bag (the checkpoint already says, per
+  resource, which provider it used);
+* a property dependency by deriving the property from the dependencies' URNs:
+  ``Output.all(*urns).apply(lambda _: value)``. Unlike ``Output.all(urn, value)`` this keeps nested
+  secrets at their depth instead of making the whole property secret;
+* secrets as ``Output.secret(value)``; assets and archives as the SDK's asset classes; resource
+  references as the re-registered resource objects; exported references as reference objects;
+* never ``import_``; reads (``external: true``) with ``ResourceOptions(id=...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from rollback.replay._common import Revealed, provider_package
+from rollback.state.values import Archive, Asset, ResourceReference
+
+if TYPE_CHECKING:
+    from rollback.replay.plan import ReplayPlan, ReplayStep
+
+
+@functools.lru_cache(maxsize=1)
+def _classes() -> tuple[type, type, type]:
+    import pulumi
+
+    class ReplayComponent(pulumi.ComponentResource):
+        """A local component re-registered by type name."""
+
+        def get_provider(self, module_member: str) -> None:
+            return None
+
+    class ReplayCustom(pulumi.CustomResource):
+        """A custom resource re-registered by type name."""
+
+        def get_provider(self, module_member: str) -> None:
+            return None
+
+    class ReplayProvider(pulumi.ProviderResource):
+        """An explicit provider re-registered by package name."""
+
+        def get_provider(self, module_member: str) -> None:
+            return None
+
+    return ReplayComponent, ReplayCustom, ReplayProvider
+
+
+def run_replay(plan: ReplayPlan) -> None:
+    """Register every step of ``plan`` (call inside a Pulumi program: Automation API or mocks)."""
+    import pulumi
+
+    objects: dict[str, Any] = {}
+    for step in plan.steps:
+        objects[step.urn] = _register(step, objects)
+    for step in plan.steps:
+        if step.kind == "component":
+            objects[step.urn].register_outputs(_materialize(step.outputs, objects))
+    for key, value in plan.exports.items():
+        pulumi.export(key, _materialize(value, objects))
+
+
+def _register(step: ReplayStep, objects: dict[str, Any]) -> Any:
+    import pulumi
+
+    component, custom, provider = _classes()
+    opts = _options(step, objects)
+    props = _materialize(step.inputs, objects)
+    for key, deps in step.property_dependencies.items():
+        if key in props and deps:
+            urns = [objects[u].urn for u in deps]
+            props[key] = pulumi.Output.all(*urns).apply(lambda _urns, v=props[key]: v)
+    if step.kind == "component":
+        return component(step.type, step.name, props, opts)
+    if step.kind == "provider":
+        return provider(provider_package(step.type), step.name, props, opts)
+    return custom(step.type, step.name, props, opts)
+
+
+def _options(step: ReplayStep, objects: dict[str, Any]) -> Any:
+    import pulumi
+
+    timeouts = pulumi.CustomTimeouts(**step.custom_timeouts) if step.custom_timeouts else None
+    return pulumi.ResourceOptions(
+        parent=objects[step.parent] if step.parent else None,
+        depends_on=[objects[u] for u in step.depends_on] or None,
+        protect=step.protect,
+        provider=objects[step.provider] if step.provider else None,
+        delete_before_replace=step.delete_before_replace,
+        ignore_changes=list(step.ignore_changes) or None,
+        version=step.version,
+        plugin_download_url=step.plugin_download_url,
+        aliases=list(step.aliases) or None,
+        additional_secret_outputs=list(step.additional_secret_outputs) or None,
+        id=step.id if step.kind == "read" else None,
+        custom_timeouts=timeouts,
+        replace_on_changes=list(step.replace_on_changes) or None,
+        retain_on_delete=step.retain_on_delete,
+        deleted_with=objects[step.deleted_with] if step.deleted_with else None,
+    )
+
+
+def _materialize(value: Any, objects: dict[str, Any]) -> Any:
+    """Prepared plan values -> what the SDK sends (Outputs, assets, resource objects)."""
+    import pulumi
+
+    if isinstance(value, Revealed):
+        return pulumi.Output.secret(_materialize(value.value, objects))
+    if isinstance(value, dict):
+        return {k: _materialize(v, objects) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_materialize(v, objects) for v in value]
+    if isinstance(value, Asset):
+        if value.text is not None:
+            return pulumi.StringAsset(value.text)
+        if value.path is not None:
+            return pulumi.FileAsset(value.path)
+        return pulumi.RemoteAsset(value.uri or "")
+    if isinstance(value, Archive):
+        if value.assets is not None:
+            return pulumi.AssetArchive({k: _materialize(v, objects) for k, v in value.assets.items()})
+        if value.path is not None:
+            return pulumi.FileArchive(value.path)
+        return pulumi.RemoteArchive(value.uri or "")
+    if isinstance(value, ResourceReference):
+        return objects[value.urn]
+    return value

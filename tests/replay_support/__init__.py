@@ -1,0 +1,1 @@
+"""Test support for the replay program and its rehearsal: checkpoint builders and a capturing monitor."""

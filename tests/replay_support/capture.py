@@ -1,0 +1,91 @@
+"""A plain capturing MockMonitor: keeps copies of the raw requests the replay program sends.
+
+Independent of the rehearsal's own monitor, so tests of the program do not trust the code under test
+to report what was sent. Values are read back with protobuf's own JSON conversion, so special values
+appear exactly as on the wire (``{"4dabf1...": "1b4706...", "value": ...}`` for a secret).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockMonitor, Mocks
+
+from rollback.replay.rehearsal import run_under_mocks
+from rollback.state.values import SECRET_SIG, SIG
+
+from tests.replay_support.checkpoints import PROJECT, STACK
+
+
+class _Mocks(Mocks):
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        return (args.resource_id or f"{args.name}-id"), {}
+
+    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {}, []
+
+
+class CaptureMonitor(MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.registered: list[Any] = []
+        self.read: list[Any] = []
+        self.outputs: list[Any] = []
+
+    @staticmethod
+    def _copy(request: Any) -> Any:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        return copy
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+        self.registered.append(self._copy(request))
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        self.read.append(self._copy(request))
+        return super().ReadResource(request)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        self.outputs.append(self._copy(request))
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class Captured:
+    registered: dict[str, Any] = field(default_factory=dict)   # name, and type::name -> RegisterResourceRequest
+    read: dict[str, Any] = field(default_factory=dict)         # name -> ReadResourceRequest
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)             # type::name in registration order
+    raw: CaptureMonitor | None = None
+
+    def props(self, name: str) -> dict[str, Any]:
+        req = self.registered.get(name) or self.read[name]
+        return json_format.MessageToDict(req.object if hasattr(req, "object") else req.properties)
+
+
+def capture(program: Any, *, project: str = PROJECT, stack: str = STACK) -> Captured:
+    monitor = CaptureMonitor()
+    run = run_under_mocks(program, project=project, stack=stack, monitor=monitor, timeout=60)
+    if run.error is not None:
+        raise run.error
+    assert not run.timed_out, "the program did not finish"
+    out = Captured(raw=monitor)
+    for req in monitor.registered:
+        if req.type == "pulumi:pulumi:Stack":
+            continue
+        out.registered[req.name] = req                       # by name (names are unique in most tests)
+        out.registered[f"{req.type}::{req.name}"] = req      # and by type and name
+        out.order.append(f"{req.type}::{req.name}")
+    for req in monitor.read:
+        out.read[req.name] = req
+    for req in monitor.outputs:
+        if req.urn.endswith(f"::pulumi:pulumi:Stack::{project}-{stack}"):
+            out.stack_outputs = json_format.MessageToDict(req.outputs)
+    return out
+
+
+def is_wire_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
