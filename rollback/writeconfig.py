@@ -253,6 +253,10 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
     if not isinstance(current, dict):
         raise BadInput(f"{where}: 'config' is not a mapping")
 
+    if not recorded and current:
+        # A history entry without config (an old or partial UpdateInfo) must not wipe the file.
+        raise BadInput(f"{where}: the recorded config is empty; refusing to remove all {len(current)} keys "
+                       f"(edit the file by hand if that is really the target's config)")
     add_salt = None
     if any(_has_secure(v) for v in recorded.values()):
         add_salt = _check_secrets_provider(doc, secrets_provider, where, result.notes)

@@ -224,6 +224,12 @@ def test_empty_or_flow_config_block_is_rewritten_in_block_style(tmp_path: Path) 
         assert any("ESC" in n for n in result.notes)
 
 
+def test_an_empty_recorded_config_never_wipes_the_file(stack_file: Path) -> None:
+    with pytest.raises(BadInput, match="recorded config is empty"):
+        write_stack_config(stack_file, {}, secrets_provider=PASSPHRASE)
+    assert stack_file.read_text() == STACK_FILE
+
+
 def test_not_a_stack_file(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.prod.yaml"
     path.write_text("config: [1, 2]\n")
