@@ -37,12 +37,26 @@ from typing import Any
 
 from rollback.models import Deployment, Resource, split_provider_ref, urn_name
 from rollback.rules import (
-    PROVIDER_META_KEYS, Path, RuleInput, covers, fired_rule, format_path, is_data_bearing,
-    kubeconfig_servers, parse_path, provider_replace_keys,
+    PROVIDER_META_KEYS,
+    Path,
+    RuleInput,
+    covers,
+    fired_rule,
+    format_path,
+    is_data_bearing,
+    kubeconfig_servers,
+    parse_path,
+    provider_replace_keys,
 )
 from rollback.state.secrets import SecretBox, SecretUnavailable
 from rollback.state.values import (
-    SECRET_TEXT, Archive, Asset, ResourceReference, Secret, contains_secret, to_display,
+    SECRET_TEXT,
+    Archive,
+    Asset,
+    ResourceReference,
+    Secret,
+    contains_secret,
+    to_display,
 )
 
 OPS = ("delete", "replace", "create", "update")
@@ -256,8 +270,10 @@ class _Differ:
 
         changes.sort(key=lambda c: (0 if c.data_bearing and c.op in ("delete", "replace") else 1,
                                     _OP_ORDER[c.op], c.urn))
+        # A resource read with `external: true` is only dropped from the state, never deleted.
         data_loss = [DataLoss(c.urn, c.type, c.op, self._loss_reason(c, cur.get(c.urn)))
-                     for c in changes if c.data_bearing and c.op in ("delete", "replace")]
+                     for c in changes if c.data_bearing and c.op in ("delete", "replace")
+                     and not (c.urn in cur and cur[c.urn].external)]
         data_loss.extend(self._pending_deletes())
         for c in changes:
             if c.protected and c.op in ("delete", "replace"):

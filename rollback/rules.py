@@ -21,31 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from rollback.models import Resource
-
 
 # ----------------------------------------------------------------------------------------------
 # Property paths
 
 
 class _Wildcard:
-    """``*`` in a path pattern: any key or index."""
-
-    _instance: _Wildcard | None = None
-
-    def __new__(cls) -> _Wildcard:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    """``*`` in a path pattern: any key or index (use the one instance, :data:`ANY`)."""
 
     def __repr__(self) -> str:
         return "*"
 
 
 ANY = _Wildcard()
-PathElem = Union[str, int, _Wildcard]
+PathElem = str | int | _Wildcard
 Path = tuple[PathElem, ...]
 
 
@@ -58,7 +50,7 @@ def format_path(path: Sequence[PathElem]) -> str:
     """``("spec", "containers", 0, "image")`` -> ``spec.containers[0].image``."""
     out: list[str] = []
     for i, elem in enumerate(path):
-        if elem is ANY:
+        if isinstance(elem, _Wildcard):
             out.append("[*]" if i else "*")
         elif isinstance(elem, int):
             out.append(f"[{elem}]")
@@ -130,7 +122,7 @@ def as_path(path: str | Sequence[PathElem]) -> Path:
 
 
 def _elem_matches(pattern: PathElem, elem: PathElem) -> bool:
-    return pattern is ANY or elem is ANY or pattern == elem
+    return isinstance(pattern, _Wildcard) or isinstance(elem, _Wildcard) or pattern == elem
 
 
 def covers(pattern: Sequence[PathElem], path: Sequence[PathElem]) -> bool:
@@ -405,6 +397,11 @@ _POD_IN_PLACE = (("spec", "activeDeadlineSeconds"), ("spec", "tolerations"))
 _PVC_IN_PLACE = (("spec", "resources", "requests", "storage"),)
 
 
+def _namespace(res: Resource | None) -> Any:
+    ns = _get(_inputs(res), ("metadata", "namespace"))
+    return "default" if ns in (None, "") else ns
+
+
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
@@ -414,14 +411,17 @@ def _kubernetes(ri: RuleInput) -> str | None:
     if gvk is None or ri.type.startswith("kubernetes:helm.sh/") or ri.type.startswith("kubernetes:yaml"):
         return None
     _group, _version, kind = gvk
-    if kind.endswith("List") or kind.endswith("Patch"):
+    if kind.endswith(("List", "Patch")):
         return None
-    hit = _first_covered(ri.changed, _K8S_METADATA)
-    if hit is not None:
-        return f"{format_path(hit)} changed"
-    hit = _first_covered(ri.changed, _K8S_FORCE_NEW.get(kind, ()))
-    if hit is not None:
-        return f"{format_path(hit)} cannot change in place"
+    for path in ri.changed:
+        if not any(overlaps(p, path) for p in _K8S_METADATA):
+            continue
+        if path[:2] == ("metadata", "namespace") and _namespace(ri.before) == _namespace(ri.after):
+            continue    # pulumi-kubernetes reads an unset namespace as "default"
+        return f"{format_path(path)} changed"
+    force_new = _first_covered(ri.changed, _K8S_FORCE_NEW.get(kind, ()))
+    if force_new is not None:
+        return f"{format_path(force_new)} cannot change in place"
     if kind in _K8S_DATA_KEYS:
         hit = _first_covered(ri.changed, [(k,) for k in _K8S_DATA_KEYS[kind]])
         if hit is not None:
@@ -538,11 +538,11 @@ def kubeconfig_servers(value: Any) -> frozenset[str] | None:
         try:
             doc = json.loads(value)
         except ValueError:
-            try:
-                import yaml
+            import yaml  # type: ignore[import-untyped]
 
+            try:
                 doc = yaml.safe_load(value)
-            except Exception:
+            except yaml.YAMLError:
                 return None
     if not isinstance(doc, Mapping):
         return None

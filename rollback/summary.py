@@ -645,15 +645,18 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
     res = res_then or res_now
     w = then or now
     assert res is not None and w is not None
-    base = dict(urn=res.urn, type=res.type, kind=w.kind, name=urn_name(res.urn))
+
+    def change(**kw: Any) -> WorkloadChange:
+        return WorkloadChange(urn=res.urn, type=res.type, kind=w.kind, name=urn_name(res.urn), **kw)
+
     cmp = _Compare()
     if now is None or then is None:
         status = "added" if now is None else "removed"
-        out = [WorkloadChange(**base, container=None, status=status,
+        out = [change(container=None, status=status,
                               notes=tuple(w.unread) if status == "added" else ())]
         if status == "added":
             for c in w.containers:
-                out.append(WorkloadChange(**base, container=_label_name(c), status="added",
+                out.append(change(container=_label_name(c), status="added",
                                           fields=tuple(_container_fields(cmp, None, c, w.quantity_fields)),
                                           notes=_env_count(c) + tuple(c.notes)))
         return out
@@ -665,14 +668,14 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         a, b = by_key_now.get(key), by_key_then.get(key)
         if a is None:
             assert b is not None
-            containers.append(WorkloadChange(
-                **base, container=_label_name(b), status="added",
+            containers.append(change(
+                container=_label_name(b), status="added",
                 fields=tuple(_container_fields(cmp, None, b, then.quantity_fields)),
                 notes=_env_count(b) + tuple(b.notes)))
             continue
         if b is None:
             image = cmp.field("image", a.image, None)
-            containers.append(WorkloadChange(**base, container=_label_name(a), status="removed",
+            containers.append(change(container=_label_name(a), status="removed",
                                              fields=(image,) if image else ()))
             continue
         fields = _container_fields(cmp, a, b, then.quantity_fields)
@@ -682,11 +685,11 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         cmp.notes.clear()
         if fields or env or other:
             notes = unknown + b.notes + ([f"other settings change: {', '.join(other)}"] if other else [])
-            containers.append(WorkloadChange(**base, container=_label_name(b), status="changed",
+            containers.append(change(container=_label_name(b), status="changed",
                                              fields=tuple(fields), env=tuple(env),
                                              notes=tuple(dict.fromkeys(notes))))
         elif unknown:
-            containers.append(WorkloadChange(**base, container=_label_name(b), status="unknown",
+            containers.append(change(container=_label_name(b), status="unknown",
                                              notes=tuple(dict.fromkeys(unknown))))
 
     scalars = [fc for n in list(now.scalars) + [k for k in then.scalars if k not in now.scalars]
@@ -696,7 +699,7 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         notes += [n for n in then.info if n not in notes]
     out = []
     if scalars or notes:
-        out.append(WorkloadChange(**base, container=None, status="changed", fields=tuple(scalars),
+        out.append(change(container=None, status="changed", fields=tuple(scalars),
                                   notes=tuple(notes)))
     return out + containers
 

@@ -16,7 +16,13 @@ from rollback.diff import DiffResult, diff_deployments
 from rollback.errors import SecretsError
 from rollback.models import Deployment
 from rollback.rules import (
-    ANY, DATA_BEARING_TYPES, REPLACE_RULES, format_path, is_data_bearing, parse_path, replacement_reason,
+    ANY,
+    DATA_BEARING_TYPES,
+    REPLACE_RULES,
+    format_path,
+    is_data_bearing,
+    parse_path,
+    replacement_reason,
 )
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import PassphraseCrypter, SecretBox
@@ -274,6 +280,38 @@ def test_provider_defaults_kept_on_both_sides_are_not_changes() -> None:
     assert only(run(explicit, b)).replace_rule == "physical-name-change"
 
 
+def test_a_default_filled_now_and_unset_in_the_target_is_kept() -> None:
+    cluster = "aws:eks/cluster:Cluster"
+    now = dep([res(cluster, "eks", {"__defaults": ["bootstrapSelfManagedAddons"], "bootstrapSelfManagedAddons": True,
+                                    "version": "1.30"})])
+    then = dep([res(cluster, "eks", {"__defaults": [], "version": "1.29"})])
+    change = only(run(now, then))
+    assert props(change) == {"version": ("1.30", "1.29")}
+    assert run(now, then).defaults_kept == ((urn(cluster, "eks"), "bootstrapSelfManagedAddons"),)
+    # Set explicitly now and unset in the target: the replay stops sending it, that is a change.
+    explicit = dep([res(cluster, "eks", {"__defaults": [], "bootstrapSelfManagedAddons": True, "version": "1.29"})])
+    assert props(only(run(explicit, then))) == {"bootstrapSelfManagedAddons": (True, None)}
+
+
+def test_external_reads_are_not_data_loss() -> None:
+    table = res("aws:dynamodb/table:Table", "shared", {"name": "shared"}, external=True)
+    result = run(dep([table]), dep([]))
+    assert (only(result).op, only(result).data_bearing) == ("delete", True)
+    assert result.to_dict()["summary"]["data_loss"] == []
+
+
+def test_an_unset_kubernetes_namespace_is_the_default_one() -> None:
+    t = "kubernetes:core/v1:PersistentVolumeClaim"
+    now = dep([res(t, "data", {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}})])
+    then = dep([res(t, "data", {"metadata": {"name": "data", "namespace": "default"},
+                                "spec": {"resources": {"requests": {"storage": "2Gi"}}}})])
+    change = only(run(now, then))
+    assert (change.op, change.replace_reason) == ("update", None)
+    moved = dep([res(t, "data", {"metadata": {"name": "data", "namespace": "omniserve"},
+                                 "spec": {"resources": {"requests": {"storage": "1Gi"}}}})])
+    assert only(run(now, moved)).replace_reason == "kubernetes-immutable-field: metadata.namespace changed"
+
+
 def test_provider_change_replaces_only_when_the_configuration_forces_it() -> None:
     q = res("aws:sqs/queue:Queue", "q", {"name": "q"})
     same = run(dep([q]), dep([q], provider_inputs={"aws": {"region": "eu-west-1", "version": "6.60.0"}}))
@@ -381,8 +419,8 @@ def test_without_a_passphrase_secrets_are_listed_as_uncompared() -> None:
     assert result.changes == ()
     assert [(u.urn, u.path) for u in result.uncompared_secrets] == [(urn(t, "db"), "stringData")]
     assert result.to_dict()["summary"]["uncompared_secrets"] == [{"urn": urn(t, "db"), "path": "stringData"}]
-    assert result.warnings == (f"secret at {urn(t, 'db')} stringData could not be compared: no passphrase "
-                               f"(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)",)
+    assert result.warnings == ((f"secret at {urn(t, 'db')} stringData could not be compared: no passphrase "
+                               f"(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)"),)
 
 
 def test_a_wrong_passphrase_is_an_error() -> None:
@@ -488,8 +526,8 @@ def _plaintexts(doc: Any) -> set[str]:
             found.add(v)
             try:
                 found.add(base64.b64decode(v, validate=True).decode())
-            except Exception:
-                pass
+            except (ValueError, UnicodeDecodeError):
+                pass        # not base64 text: the string itself is enough
         elif isinstance(v, dict):
             for x in v.values():
                 strings(x)

@@ -8,7 +8,12 @@ from typing import Any
 
 from rollback.models import Deployment
 from rollback.state.codec import parse_deployment
-from rollback.summary import WorkloadChange, render_summary_lines, workload_summary, workloads_to_dicts
+from rollback.summary import (
+    WorkloadChange,
+    render_summary_lines,
+    workload_summary,
+    workloads_to_dicts,
+)
 from tests.paths import FIXTURES
 from tests.test_diff import PASSPHRASE_PROVIDER, b64_secret, box, dep, pp_secret, res
 
@@ -97,8 +102,8 @@ def test_secret_pod_template_without_a_passphrase_is_named_not_read() -> None:
     target = dep([res(DEPLOY, "api", {"metadata": spec_b["metadata"], "spec": pp_secret(spec_b["spec"])})],
                  secrets=PASSPHRASE_PROVIDER)
     assert lines(current, target, passphrase=None) == [
-        "Deployment api: spec is secret and could not be read: no passphrase "
-        "(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)"]
+        ("Deployment api: spec is secret and could not be read: no passphrase "
+        "(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)")]
     # With the passphrase, everything that came out of the secret shows as [secret].
     with_pass = lines(current, target)
     assert with_pass == [
@@ -152,8 +157,8 @@ def test_secret_container_definitions_say_so() -> None:
     text = json.dumps(workloads_to_dicts(summarize(current, target))) + "\n".join(out)
     assert "hunter" not in text and "bot:1" not in text
     assert lines(current, target, passphrase=None) == [
-        "ECS task definition bot: containerDefinitions is secret and could not be read: no passphrase "
-        "(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)"]
+        ("ECS task definition bot: containerDefinitions is secret and could not be read: no passphrase "
+        "(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)")]
 
 
 def real(name: str) -> dict[str, Any]:
@@ -175,8 +180,8 @@ def test_cloud_run_multicontainer_real_file() -> None:
                       {"name": "DB_PASS", "valueSource": {"secretKeyRef": {"secret": "db-pass", "version": "3"}}}]
     current, target = parse_deployment(doc, source="now"), parse_deployment(changed, source="then")
     assert lines(current, target, passphrase=None) == [
-        'Cloud Run service tested-resource, container "hello-1": image us-docker.pkg.dev/cloudrun/container/hello'
-        ' -> us-docker.pkg.dev/cloudrun/container/hello:previous',
+        ('Cloud Run service tested-resource, container "hello-1": image us-docker.pkg.dev/cloudrun/container/hello'
+        ' -> us-docker.pkg.dev/cloudrun/container/hello:previous'),
         'Cloud Run service tested-resource, container "hello-2": memory limit unset -> 512Mi',
         'Cloud Run service tested-resource, container "hello-2": cpu limit unset -> 1',
         'Cloud Run service tested-resource, container "hello-2": env GREETING added: "hi"',
