@@ -543,13 +543,11 @@ def _docker(res: Resource, inputs: Any) -> _Workload:
         env["(envs)"] = _Env(SECRET_TEXT, envs, True)
     else:
         for i, item in enumerate(envs or []):
-            if isinstance(item, _Hidden) and isinstance(item.value, str):
-                name = item.value.split("=", 1)[0]
-                env[f"#{i}" if not name else name] = _Env(SECRET_TEXT, item, True)
-            elif isinstance(item, str):
+            if isinstance(item, str):
                 name, _, value = item.partition("=")
                 env[name] = _env_display_value(value)
-            elif isinstance(item, _Opaque):
+            elif isinstance(item, (_Hidden, _Opaque)):
+                # "NAME=value" inside a secret: the name is part of the secret too.
                 env[f"#{i}"] = _Env(SECRET_TEXT, item, True)
     name = _get(inputs, "name")
     label_name = name if isinstance(name, str) else res.name
