@@ -16,6 +16,7 @@ from rollback.errors import StateError, TargetError, VersionNotFound
 from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.state.codec import decompress, parse_deployment, read_update_info
 from rollback.state.diy import DiyBackend, HistoryFile
+from rollback.state.store import NotFoundInStore
 from rollback.state.secrets import SecretBox, passphrase_from_env
 
 
@@ -35,7 +36,7 @@ class Marks:
         if self._data is None:
             try:
                 raw = self.backend.store.read(self.key)
-            except Exception:
+            except NotFoundInStore:
                 raw = b""
             try:
                 doc = json.loads(raw) if raw else {}

@@ -32,11 +32,21 @@ class History:
 
     def run(self, stack: str) -> dict[str, Any]:
         h: StackHistory = self.ctx.history(stack)
+        from rollback.records import Records
+
+        rollbacks = {r.get("new_version_key"): r for r in Records(self.ctx.backend, h.ref).all()
+                     if r.get("kind") == "rollback" and r.get("new_version_key")}
         versions = []
         for v in h.newest_first():
             if self.limit is not None and len(versions) >= self.limit:
                 break
-            versions.append(version_to_dict(v))
+            d = version_to_dict(v)
+            r = rollbacks.get(v.key)
+            d["rollback"] = None if r is None else {
+                "from_version": r.get("from_version"), "to_version": r.get("to_version"),
+                "reason": r.get("reason"), "by": (r.get("actor") or {}).get("user"), "outcome": r.get("outcome"),
+                "time_to_recover_seconds": r.get("time_to_recover_seconds")}
+            versions.append(d)
         current = h.current_version() if h.count else None
         warnings = []
         if h.count and current is None:

@@ -287,12 +287,18 @@ class Rollback:
 
     def _finish_record(self, plan: Plan, record: AuditRecord, *, mark_bad: bool) -> None:
         Records(plan.history.backend, plan.history.ref).save(record)
-        if mark_bad and plan.current_version is not None:
-            v = plan.history.version(plan.current_version)
-            plan.history.marks.set(int(v.key), Mark.BAD, version=v.number,
-                                   reason=f"rolled back to v{record.to_version}"
-                                          + (f": {record.reason}" if record.reason else ""),
-                                   by=record.actor.get("user", "?"), at=record.decided_at)
+        if not mark_bad:
+            return
+        # The version the rollback left is bad, and so is every version with that same desired state
+        # (the release itself under a later refresh): `--to previous` must never go back to them.
+        left = [plan.current_version] if plan.current_version is not None else []
+        left += [s.version for s in plan.resolution.skipped if s.reason == "same as current"]
+        reason = f"rolled back to v{record.to_version}" + (f": {record.reason}" if record.reason else "")
+        for number in sorted(set(left)):
+            v = plan.history.version(number)
+            if v.mark is None:
+                plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
+                                       by=record.actor.get("user", "?"), at=record.decided_at)
 
     def _verify(self, plan: Plan) -> dict[str, Any] | None:
         if self.verifier is not None:

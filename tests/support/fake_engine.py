@@ -1,0 +1,352 @@
+"""A test double of :class:`rollback.engine.Engine`: the Pulumi engine, minus the cloud.
+
+It runs the inline program (or, for ``deploy``, the project's program on disk) under the SDK's mock
+runtime with a recording monitor, computes same / update / create / replace / delete against the
+stack's current checkpoint, and writes the new checkpoint and history entry into the DIY backend the
+way the CLI does (through :mod:`tests.support.pulumi_writer`). Secrets are re-encrypted with the
+stack's own passphrase provider, reusing ciphertexts of unchanged values as the CLI's cache does.
+
+Error switches (Helm's fakes have ``UpdateError``/``WaitError``) let tests make each step fail:
+``fail_preview``, ``fail_up`` (after ``fail_up_after`` resources, leaving partial state as a real
+failed update does), ``plan_unsupported`` (the saved plan cannot be used, pulumi#16412),
+``not_converged`` and ``concurrent``. ``calls`` records what it was asked to do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import runpy
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rollback.engine import ConcurrentUpdate, PlanUnsupported, StackSpec
+from rollback.errors import OperationFailed
+from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
+from tests.support.pulumi_writer import (
+    DiyBackend, PendingSecret, SecretEncrypter, comparable, deployment, provider_ref, resource, secret,
+)
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+REPLACE_ON_CHANGE = {"aws:ecs/taskDefinition:TaskDefinition"}  # immutable: a change is a new revision
+
+
+def plain(value: Any) -> Any:
+    """A canonical wire value (see rollback.replay.rehearsal) back to state JSON."""
+    if isinstance(value, tuple):
+        tag = value[0]
+        if tag == "bool":
+            return value[1]
+        if tag == "unknown":
+            return UNKNOWN_VALUE
+        if tag == "secret":
+            return secret(_unsecret(value[1]))
+        if tag == "asset":
+            return {SIG: ASSET_SIG, value[1]: value[2]}
+        if tag == "archive":
+            body = {k: plain(v) for k, v in value[2].items()} if value[1] == "assets" else value[2]
+            return {SIG: ARCHIVE_SIG, value[1]: body}
+        if tag == "ref":
+            return {SIG: RESOURCE_REF_SIG, "urn": value[1]}
+        return list(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def provider_check(new: Any, old: Any) -> Any:
+    """What a provider's Check does with the current state: fills the keys it defaulted before
+    (``__defaults``, e.g. auto-names) and keeps its bookkeeping keys (``__meta``, ``__defaults``)."""
+    if isinstance(new, dict) and isinstance(old, dict) and old.get(SIG) is None and new.get(SIG) is None:
+        out = {k: provider_check(v, old.get(k)) for k, v in new.items()}
+        for k in old.get("__defaults") or []:
+            if k not in out and k in old:
+                out[k] = old[k]
+        for k, v in old.items():
+            if k.startswith("__") and k not in out:
+                out[k] = v
+        return out
+    if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
+        return [provider_check(a, b) for a, b in zip(new, old)]
+    return new
+
+
+def _unsecret(value: Any) -> Any:
+    out = plain(value)
+    return out.value if isinstance(out, PendingSecret) else out
+
+
+def _event(kind: str, op: str, urn: str, type_: str) -> Any:
+    from pulumi.automation.events import EngineEvent
+
+    meta = {"op": op, "urn": urn, "type": type_, "provider": ""}
+    return EngineEvent.from_json({"sequence": 1, "timestamp": 0, kind: {"metadata": meta}})
+
+
+@dataclass
+class FakeEngine:
+    root: Path
+    passphrase: str
+    fail_preview: str | None = None
+    fail_up: str | None = None
+    fail_up_after: int = 0
+    plan_unsupported: bool = False
+    not_converged: bool = False
+    concurrent: bool = False
+    seed: int = 7
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    clock: Callable[[], int] = field(default=lambda: 1_800_000_000)
+
+    def open(self, spec: StackSpec, program: Callable[[], None] | None) -> FakeStack:
+        self.calls.append(("open", {"stack": spec.stack, "project": spec.project, "inline": program is not None,
+                                    "config": dict(spec.config), "config_file": spec.config_file}))
+        if self.concurrent:
+            raise ConcurrentUpdate("selecting stack: another update is in progress on this stack (its lock is "
+                                   "held); wait for it, or clear a stale lock with `pulumi cancel`")
+        if program is None:
+            program = _disk_program(spec, self.passphrase)
+        return FakeStack(self, spec, program)
+
+
+@dataclass
+class Planned:
+    registrations: list[Any]
+    outputs: dict[str, dict[str, Any]]
+    ops: dict[str, str]
+    deletes: list[str]
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in [*self.ops.values(), *["delete"] * len(self.deletes)]:
+            counts[op] = counts.get(op, 0) + 1
+        return counts
+
+    def changes(self) -> dict[str, str]:
+        out = {u: op for u, op in self.ops.items() if op != "same"}
+        out.update({u: "delete" for u in self.deletes})
+        return out
+
+
+class FakeStack:
+    def __init__(self, engine: FakeEngine, spec: StackSpec, program: Callable[[], None]) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.program = program
+        self.writer = DiyBackend(engine.root, seed=engine.seed)
+
+    # -- the engine's work -------------------------------------------------------------------
+    def _current(self) -> dict[str, Any]:
+        return self.writer.latest(self.spec.project, self.spec.stack) or {}
+
+    def _encrypter(self, current: Mapping[str, Any]) -> SecretEncrypter:
+        salt = ((current.get("secrets_providers") or {}).get("state") or {}).get("salt")
+        rng = random.Random(self.engine.seed + len(self.writer.history_nanos(self.spec.project, self.spec.stack)))
+        if salt:
+            return SecretEncrypter.resume(self.engine.passphrase, salt, rng=rng)
+        return SecretEncrypter.create(self.engine.passphrase, rng=rng)
+
+    def _run(self) -> Planned:
+        from rollback.replay.rehearsal import recording_monitor, run_under_mocks
+
+        monitor = recording_monitor(project=self.spec.project, stack=self.spec.stack)
+        run = run_under_mocks(self.program, project=self.spec.project, stack=self.spec.stack, monitor=monitor,
+                              timeout=120)
+        if run.timed_out or run.error is not None:
+            raise OperationFailed(f"preview failed: the program failed: {run.error!r}")
+        current = self._current()
+        enc = self._encrypter(current)
+        live = {r["urn"]: r for r in current.get("resources") or [] if not r.get("delete")}
+        ops: dict[str, str] = {}
+        for reg in monitor.registrations:
+            if reg.type == STACK_TYPE and not reg.parent:
+                continue
+            old = live.get(reg.urn)
+            if old is None:
+                ops[reg.urn] = "create"
+                continue
+            new_inputs = comparable(provider_check(plain(reg.inputs), old.get("inputs") or {}), enc.reveal)
+            old_inputs = comparable(old.get("inputs") or {}, enc.reveal)
+            if new_inputs == old_inputs:
+                ops[reg.urn] = "same"
+            else:
+                ops[reg.urn] = "replace" if reg.type in REPLACE_ON_CHANGE else "update"
+        registered = {reg.urn for reg in monitor.registrations}
+        default_providers = {self._default_provider_urn(reg) for reg in monitor.registrations if reg.version}
+        deletes = [u for u, r in live.items() if u not in registered and r["type"] != STACK_TYPE
+                   and u not in default_providers]
+        return Planned(list(monitor.registrations), dict(monitor.outputs), ops, deletes)
+
+    def _default_provider_urn(self, reg: Any) -> str:
+        pkg = reg.type.split(":", 1)[0]
+        return (f"urn:pulumi:{self.spec.stack}::{self.spec.project}::pulumi:providers:{pkg}::"
+                f"default_{reg.version.replace('.', '_')}")
+
+    # -- Engine protocol ---------------------------------------------------------------------
+    def preview(self, *, plan_path: str | None = None, on_event: Any = None,
+                expect_no_changes: bool = False) -> dict[str, int]:
+        self.engine.calls.append(("preview", {"plan": plan_path is not None, "expect_no_changes": expect_no_changes}))
+        if self.engine.fail_preview:
+            raise OperationFailed(f"preview failed: {self.engine.fail_preview}")
+        if plan_path is not None and self.engine.plan_unsupported:
+            raise PlanUnsupported("preview: the saved plan could not be used (failed to decrypt secret in plan)")
+        planned = self._run()
+        if expect_no_changes and (self.engine.not_converged or planned.changes()):
+            what = ", ".join(sorted(planned.changes())) or "a perpetual diff"
+            raise OperationFailed(f"preview: the stack has not converged: the engine still sees changes ({what})")
+        if plan_path is not None:
+            Path(plan_path).write_text(json.dumps(planned.changes(), sort_keys=True))
+        return planned.summary()
+
+    def up(self, *, plan_path: str | None = None, message: str, on_event: Any = None) -> dict[str, int]:
+        self.engine.calls.append(("up", {"plan": plan_path is not None, "message": message}))
+        planned = self._run()
+        if plan_path is not None:
+            saved = json.loads(Path(plan_path).read_text())
+            if saved != planned.changes():
+                raise OperationFailed("update failed: the update violated its saved plan")
+        current = self._current()
+        enc = self._encrypter(current)
+        started = self.engine.clock()
+        new_state, done = self._apply(planned, current, enc, on_event)
+        failed = self.engine.fail_up is not None
+        dep = deployment(time=started * 1_000_000_000, resources=new_state,
+                         secrets_providers=enc.secrets_providers())
+        enc.seal(dep, previous=current)
+        self.writer.record_operation(
+            self.spec.project, self.spec.stack, dep, kind="update", result="failed" if failed else "succeeded",
+            message=message, start_time=started, end_time=started + 30,
+            environment={"exec.kind": "auto.inline", "pulumi.version": "v3.259.0"},
+            config=dict(self.spec.config), resource_changes=done)
+        if failed:
+            raise OperationFailed(f"update failed: {self.engine.fail_up}")
+        return done
+
+    def _apply(self, planned: Planned, current: Mapping[str, Any], enc: SecretEncrypter,
+               on_event: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        live = {r["urn"]: r for r in current.get("resources") or [] if not r.get("delete")}
+        out: list[dict[str, Any]] = []
+        done: dict[str, int] = {}
+        steps = 0
+        provider_ids: dict[str, str] = {}   # urn -> id the state knows the provider by
+        root_urn = next((r.urn for r in planned.registrations if r.type == STACK_TYPE and not r.parent), None)
+        if root_urn:
+            out.append(resource(urn=root_urn, type=STACK_TYPE, custom=False,
+                                outputs=plain(planned.outputs.get(root_urn, {}))))
+        for reg in planned.registrations:
+            if reg.type == STACK_TYPE and not reg.parent:
+                continue
+            op = planned.ops[reg.urn]
+            if self.engine.fail_up is not None and steps >= self.engine.fail_up_after and op != "same":
+                # A failed update keeps what it finished and the old state of the rest.
+                if reg.urn in live:
+                    out.append(live[reg.urn])
+                continue
+            if on_event is not None and op != "same":
+                on_event(_event("resourcePreEvent", op, reg.urn, reg.type))
+            old = live.get(reg.urn) or {}
+            provider = ""
+            if reg.custom and not reg.type.startswith("pulumi:providers:"):
+                if reg.provider:
+                    purn = reg.provider.rsplit("::", 1)[0]
+                    provider = f"{purn}::{provider_ids.get(purn, reg.provider.rsplit('::', 1)[-1])}"
+                elif reg.version:
+                    provider = self._ensure_default_provider(reg, live, out, provider_ids)
+            inputs = provider_check(plain(reg.inputs), old.get("inputs") or {})
+            if op == "same":
+                out.append(old)  # untouched: byte for byte what the state had
+                done["same"] = done.get("same", 0) + 1
+                if reg.type.startswith("pulumi:providers:"):
+                    provider_ids[reg.urn] = old.get("id")
+                continue
+            if op == "update":
+                rid = old.get("id")
+                outputs = {**(old.get("outputs") or {}), **inputs}
+            else:
+                rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.clock())).getrandbits(128)).hex[:8]}"
+                outputs = {**inputs, "id": rid}
+            if reg.type.startswith("pulumi:providers:"):
+                rid = old.get("id") or str(uuid.UUID(int=random.Random(reg.urn).getrandbits(128)))
+                provider_ids[reg.urn] = rid
+            out.append(resource(
+                urn=reg.urn, type=reg.type, custom=reg.custom, id=rid if reg.custom else None,
+                inputs=inputs if reg.custom else None, outputs=outputs if reg.custom else plain(planned.outputs.get(reg.urn, {})),
+                parent=reg.parent or None, provider=provider or None,
+                dependencies=sorted(reg.dependencies) or None,
+                property_dependencies={k: sorted(v) for k, v in reg.property_dependencies.items()} or None,
+                protect=reg.protect, retainOnDelete=reg.retain_on_delete,
+                external=reg.op == "read", ignoreChanges=list(reg.ignore_changes) or None,
+                additionalSecretOutputs=list(reg.additional_secret_outputs) or None))
+            done[op] = done.get(op, 0) + 1
+            if op != "same":
+                steps += 1
+                if on_event is not None:
+                    on_event(_event("resOutputsEvent", op, reg.urn, reg.type))
+        for urn in planned.deletes:
+            if self.engine.fail_up is not None and steps >= self.engine.fail_up_after:
+                out.append(live[urn])
+                continue
+            if on_event is not None:
+                on_event(_event("resourcePreEvent", "delete", urn, live[urn]["type"]))
+                on_event(_event("resOutputsEvent", "delete", urn, live[urn]["type"]))
+            done["delete"] = done.get("delete", 0) + 1
+            steps += 1
+        return out, done
+
+    def _ensure_default_provider(self, reg: Any, live: Mapping[str, Any], out: list[dict[str, Any]],
+                                 provider_ids: dict[str, str]) -> str:
+        purn = self._default_provider_urn(reg)
+        if purn not in provider_ids:
+            old = live.get(purn)
+            if old is not None:
+                out.append(old)
+                provider_ids[purn] = old["id"]
+            else:
+                pid = str(uuid.UUID(int=random.Random(purn).getrandbits(128)))
+                out.append(resource(urn=purn, type=purn.split("::")[2], custom=True, id=pid,
+                                    inputs={"version": reg.version}, outputs={"version": reg.version}))
+                provider_ids[purn] = pid
+        return provider_ref({"urn": purn, "id": provider_ids[purn]})
+
+
+def _disk_program(spec: StackSpec, passphrase: str) -> Callable[[], None]:
+    """The project's program (Pulumi.yaml ``main``) with the stack's config, as ``pulumi up`` runs it."""
+    import yaml
+
+    work = Path(spec.work_dir or ".")
+    project = yaml.safe_load((work / "Pulumi.yaml").read_text())
+    main = work / str(project.get("main") or ".")
+    doc = yaml.safe_load(Path(spec.config_file).read_text()) if spec.config_file else {}
+    config = doc.get("config") or {}
+    salt = doc.get("encryptionsalt")
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            from rollback.state.secrets import PassphraseCrypter
+
+            values[key] = PassphraseCrypter.from_salt(salt, passphrase, source="config").decrypt(value["secure"])
+            secret_keys.append(key)
+        elif isinstance(value, (dict, list)):
+            values[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        else:
+            values[key] = str(value)
+
+    def program() -> None:
+        import pulumi
+
+        pulumi.runtime.set_all_config(values, secret_keys)
+        if str(work) not in sys.path:
+            sys.path.insert(0, str(work))
+        runpy.run_path(str(main), run_name="__main__")
+
+    return program
