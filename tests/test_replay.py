@@ -344,3 +344,16 @@ def test_children_do_not_inherit_a_parents_explicit_provider():
     got = capture(plan.program).registered
     assert got["ns"].provider.endswith("providers:kubernetes::blue::blue-id")
     assert got["cm"].provider == "" and got["cm"].version == "4.18.0"
+
+
+def test_dynamic_resources_keep_their_serialized_provider_and_providers_lose_their_metadata():
+    dyn = resource("pulumi-nodejs:dynamic:Resource", "dyn", provider=default_provider("pulumi-nodejs", "3.0.0"),
+                   inputs={"__provider": "exports.handler = ...", "__meta": "x", "value": 7})
+    legacy = resource("pulumi:providers:aws", "old-style", inputs={"region": "us-east-1", "version": "4.1.0",
+                                                                  "pluginDownloadURL": "s3://plugins/"})
+    _, plan = plan_of([root(), dyn, legacy])
+    got = capture(plan.program)
+    assert got.props("dyn") == {"__provider": "exports.handler = ...", "value": 7}
+    assert got.props("old-style") == {"region": "us-east-1"}
+    assert got.registered["old-style"].version == "4.1.0"
+    assert got.registered["old-style"].pluginDownloadURL == "s3://plugins/"

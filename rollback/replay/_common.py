@@ -129,20 +129,38 @@ def provider_download_url(res: Resource) -> str | None:
     return str(url) if isinstance(url, str) and url else None
 
 
-def strip_reserved(value: Any, *, top: bool) -> Any:
+# Dynamic providers keep the provider's serialized code in the resource's ``__provider`` input: the
+# engine's dynamic provider plugin needs it back, so it is not bookkeeping for these types.
+_DYNAMIC_TYPES = frozenset({"pulumi-nodejs:dynamic:Resource", "pulumi-python:dynamic:Resource"})
+# Provider resources: the engine writes these from the registration's options, not from the props.
+_PROVIDER_META = ("version", "pluginDownloadURL")
+
+
+def recorded_inputs(res: Resource) -> dict[str, Any]:
+    """What a program sends for ``res``: :func:`strip_reserved` of its inputs, per resource kind."""
+    keep = ("__provider",) if res.type in _DYNAMIC_TYPES else ()
+    inputs = strip_reserved(res.inputs, top=True, keep=keep)
+    if res.is_provider:
+        for key in _PROVIDER_META:
+            inputs.pop(key, None)
+    return inputs
+
+
+def strip_reserved(value: Any, *, top: bool, keep: tuple[str, ...] = ()) -> Any:
     """Recorded inputs as a program would send them.
 
     At the top level every key starting with ``__`` is bookkeeping (``__defaults``, ``__meta``,
-    ``__internal``). At every depth, an object's ``__defaults`` lists the keys the provider filled in;
-    those keys and ``__defaults`` itself go. Other nested keys are user data even when they start with
-    ``__`` (a ConfigMap may hold ``__init__.py``), so they stay. Secrets are handled by the callers.
+    ``__internal``), except those in ``keep``. At every depth, an object's ``__defaults`` lists the
+    keys the provider filled in; those keys and ``__defaults`` itself go. Other nested keys are user
+    data even when they start with ``__`` (a ConfigMap may hold ``__init__.py``), so they stay.
+    Secrets are handled by the callers.
     """
     if isinstance(value, dict):
         defaults = value.get("__defaults")
         drop = {d for d in defaults if isinstance(d, str)} if isinstance(defaults, list) else set()
         out = {}
         for k, v in value.items():
-            if k == "__defaults" or k in drop or (top and k.startswith("__")):
+            if k == "__defaults" or k in drop or (top and k.startswith("__") and k not in keep):
                 continue
             out[k] = strip_reserved(v, top=False)
         return out

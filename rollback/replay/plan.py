@@ -37,7 +37,7 @@ from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE, DependencyExpander, Revealed, children_index, engine_urn, format_seconds,
     is_default_provider, is_default_provider_urn, is_parameterized_provider, package_of,
-    provider_download_url, provider_package, provider_version, qualified_type, semver_key,
+    provider_download_url, provider_package, provider_version, qualified_type, recorded_inputs, semver_key,
     stack_urn, strip_reserved, version_from_provider_urn,
 )
 from rollback.state.secrets import SecretBox, SecretUnavailable
@@ -262,7 +262,8 @@ class _Planner:
         return ReplayPlan(
             source=self.source, project=self.project, stack=self.stack, provider_versions=self.policy,
             steps=steps, exports=exports, version_overrides=dict(self.overrides),
-            versions=self._versions(), cannot_restore=tuple(self.cannot), notes=tuple(self.notes),
+            versions=self._versions(), cannot_restore=tuple(dict.fromkeys(self.cannot)),
+            notes=tuple(dict.fromkeys(self.notes)),
         )
 
     # -- identity -------------------------------------------------------------------------------
@@ -321,9 +322,7 @@ class _Planner:
         refs: list[str] = []
         d: dict[str, Any] = {"urn": r.urn, "type": r.type, "name": r.name, "kind": kind, "res": r}
         d.update(self._provider_choice(r, kind))
-        inputs = strip_reserved(r.inputs, top=True)
-        if kind == "provider":
-            inputs.pop("version", None)
+        inputs = recorded_inputs(r)
         for key in inputs:
             if key in _SDK_ATTRIBUTES:
                 raise self._refuse(f"{r.urn}: input {key!r} collides with an attribute of the Python SDK's "
@@ -387,9 +386,13 @@ class _Planner:
             return {"version": used_v, "url": used_url}
         pkg = package_of(r.type)
         if not r.provider:
-            used = self._current_for(r, pkg) if self.policy == "current" and pkg else None
+            # state from before provider references: the engine picks the default provider
             self.unprovided += 1
-            return {"version": used[0] if used else None, "url": used[1] if used else None}
+            used = self._current_for(r, pkg) if self.policy == "current" and pkg else None
+            if used is None or not used[0] or not pkg:
+                return {}
+            self._record_version(r.urn, pkg, None, used[0])
+            return {"version": used[0], "url": used[1]}
         purn, _pid = split_provider_ref(r.provider)
         ptype = qualified_type(purn).rsplit("$", 1)[-1]
         if provider_package(ptype) != pkg:

@@ -30,6 +30,7 @@ from rollback.models import Deployment, Resource, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE, DependencyExpander, Revealed, children_index, engine_urn, is_default_provider,
     is_default_provider_urn, parse_duration, provider_download_url, provider_version, qualified_type,
+    recorded_inputs,
     stack_urn, strip_reserved, version_from_provider_urn,
 )
 from rollback.replay.plan import ReplayPlan
@@ -508,9 +509,7 @@ class _Expectations:
                             else version_from_provider_urn(purn) if is_default_provider_urn(purn) else None)
                 version = overrides[r.urn][1] if r.urn in overrides else target_v
                 url = None if r.urn in overrides else (provider_download_url(default) if default is not None else "")
-        inputs = strip_reserved(r.inputs, top=True)
-        if kind == "provider":
-            inputs.pop("version", None)
+        inputs = recorded_inputs(r)
         return _Expected(
             urn=r.urn, engine_urn=self.engine[r.urn], type=r.type, name=r.name,
             op="read" if kind == "read" else "register", custom=r.custom, kind=kind, parent=parent,
