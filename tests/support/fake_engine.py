@@ -103,7 +103,11 @@ class FakeEngine:
     concurrent: bool = False
     seed: int = 7
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    clock: Callable[[], int] = field(default=lambda: 1_800_000_000)
+    now: int = 1_800_000_000   # unix seconds of the next operation; every update moves it on an hour
+
+    def clock(self) -> int:
+        self.now += 3600
+        return self.now
 
     def open(self, spec: StackSpec, program: Callable[[], None] | None) -> FakeStack:
         self.calls.append(("open", {"stack": spec.stack, "project": spec.project, "inline": program is not None,
@@ -224,10 +228,27 @@ class FakeStack:
             self.spec.project, self.spec.stack, dep, kind="update", result="failed" if failed else "succeeded",
             message=message, start_time=started, end_time=started + 30,
             environment={"exec.kind": "auto.inline", "pulumi.version": "v3.259.0"},
-            config=dict(self.spec.config), resource_changes=done)
+            config=self._recorded_config(), resource_changes=done)
         if failed:
             raise OperationFailed(f"update failed: {self.engine.fail_up}")
         return done
+
+    def _recorded_config(self) -> dict[str, Any]:
+        """The config the update used, as UpdateInfo records it (scalars as strings, secure as ciphertext)."""
+        if self.spec.config_file is None:
+            return dict(self.spec.config)
+        import yaml
+
+        doc = yaml.safe_load(Path(self.spec.config_file).read_text()) or {}
+        out: dict[str, Any] = {}
+        for key, value in (doc.get("config") or {}).items():
+            if isinstance(value, bool):
+                out[key] = "true" if value else "false"
+            elif isinstance(value, (int, float)):
+                out[key] = str(value)
+            else:
+                out[key] = value
+        return out
 
     def _apply(self, planned: Planned, current: Mapping[str, Any], enc: SecretEncrypter,
                on_event: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -270,7 +291,7 @@ class FakeStack:
                 rid = old.get("id")
                 outputs = {**(old.get("outputs") or {}), **inputs}
             else:
-                rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.clock())).getrandbits(128)).hex[:8]}"
+                rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.now)).getrandbits(128)).hex[:8]}"
                 outputs = {**inputs, "id": rid}
             if reg.type.startswith("pulumi:providers:"):
                 rid = old.get("id") or str(uuid.UUID(int=random.Random(reg.urn).getrandbits(128)))

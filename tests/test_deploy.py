@@ -1,0 +1,156 @@
+"""`infra-rollback deploy`: the real infra/ program and stack config through the engine test double.
+
+Bad release -> gate fails -> automatic rollback to the last good version -> healthy, with the time to
+recover in the record; a config identical to a version marked bad is refused; a dirty tree is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollback.actions.context import Context
+from rollback.actions.deploy import Deploy, GitState, same_config
+from rollback.actions.history import History
+from rollback.errors import OperationFailed, Refused
+from rollback.records import Records
+from tests.paths import ROOT
+from tests.support.fake_engine import FakeEngine
+from tests.support.pulumi_writer import DiyBackend
+
+PASS = "omniserve-example"
+
+
+def gates(*verdicts: bool):
+    """A health verifier that answers the given verdicts in turn (the last one repeats)."""
+    answers = list(verdicts)
+    seen: list[dict[str, Any]] = []
+
+    def verify(**kw: Any) -> dict[str, Any]:
+        healthy = answers.pop(0) if len(answers) > 1 else answers[0]
+        seen.append(kw)
+        state = "healthy" if healthy else "unhealthy"
+        return {"stack": "prod", "healthy": healthy, "timed_out": False, "elapsed_seconds": 0.5,
+                "gates": [{"name": "https://omniserve.example.com/metrics/triage", "kind": "http", "state": state,
+                           "detail": "tags.urgent_escalation_share = 0.93 > max 0.2" if not healthy else "",
+                           "seconds": 0.5}]}
+
+    verify.seen = seen  # type: ignore[attr-defined]
+    return verify
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """The repository's Pulumi project (infra/, stacks/) with a fresh local DIY backend."""
+    for name in ("infra", "stacks"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (ROOT / "Pulumi.yaml").read_text().replace("file://./.state", "file://./state")
+    (tmp_path / "Pulumi.yaml").write_text(text)
+    DiyBackend(tmp_path / "state").write_stack("omniserve", "prod", None)   # `pulumi stack init prod`
+    return tmp_path
+
+
+def deploy(project: Path, engine: FakeEngine, verifier: Any, **kw: Any) -> Deploy:
+    ctx = Context(cwd=project, passphrase=lambda: PASS)
+    kw.setdefault("yes", True)
+    return Deploy(ctx=ctx, engine=engine, verifier=verifier, out=io.StringIO(), err=io.StringIO(),
+                  git=lambda cwd: GitState("4f1c2e9d0b7a6c5e4d3f2a1b0c9d8e7f6a5b4c3d", False, "main"), **kw)
+
+
+def set_image(project: Path, image: str) -> None:
+    path = project / "stacks" / "Pulumi.prod.yaml"
+    text = path.read_text()
+    old = next(line for line in text.splitlines() if line.strip().startswith("omniserve:image:"))
+    path.write_text(text.replace(old, f"  omniserve:image: {image}"))
+
+
+def test_deploy_then_bad_release_rolls_itself_back(project: Path) -> None:
+    engine = FakeEngine(project / "state", PASS)
+    good = deploy(project, engine, gates(True))
+    assert good.run("prod") == 0
+    assert good.result["outcome"] == "deployed" and good.result["new_version"] == 1
+    assert good.result["summary"]["git"]["head"].startswith("4f1c2e9")
+    assert engine.calls[0][1]["inline"] is False and str(engine.calls[0][1]["config_file"]).endswith(
+        "stacks/Pulumi.prod.yaml")
+
+    set_image(project, "ghcr.io/omniserve/bot:1.5.0")
+    verifier = gates(False, True)          # the release is unhealthy; after the rollback, healthy
+    bad = deploy(project, engine, verifier, auto_rollback=True)
+    with pytest.raises(OperationFailed) as err:
+        bad.run("prod")
+    assert err.value.exit_code == 1 and "rolled back" in err.value.message
+    assert bad.result["outcome"] == "rolled-back"
+    assert bad.result["time_to_recover_seconds"] is not None and bad.result["time_to_recover_seconds"] >= 0
+    assert "failure_detected_at" in bad.result["timings"] and "recovered_at" in bad.result["timings"]
+    assert "time to recover" in bad.out.getvalue()
+
+    ctx = Context(cwd=project, passphrase=lambda: PASS)
+    hist = History(ctx=ctx).run("prod")
+    by_number = {v["version"]: v for v in hist["versions"]}
+    assert by_number[1]["mark"] == "good"
+    assert by_number[2]["mark"] == "bad"                       # the release that failed its gates
+    assert by_number[3]["rollback"]["to_version"] == 1          # not N-1 blindly: the last good one
+    history = ctx.history("prod")
+    assert not history.diff_from_current(1).changes
+    image = next(r for r in history.current().live_resources() if r.type == "kubernetes:apps/v1:Deployment")
+    assert image.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/omniserve/bot:1.4.0"
+    records = Records(ctx.backend, history.ref).all()
+    rollback = next(r for r in records if r["kind"] == "rollback")
+    assert rollback["time_to_recover_seconds"] is not None
+    assert rollback["reason"].startswith("auto-rollback: health gates failed")
+
+    # The same bad config again is refused (nothing is changed) unless --force.
+    calls = len(engine.calls)
+    with pytest.raises(Refused) as refused:
+        deploy(project, engine, gates(True)).run("prod")
+    assert "identical to v2, marked bad" in refused.value.message and "--force" in refused.value.message
+    assert len(engine.calls) == calls
+    assert deploy(project, engine, gates(True), force=True).run("prod") == 0
+
+
+def test_unhealthy_without_auto_rollback_is_exit_1_and_marked_bad(project: Path) -> None:
+    engine = FakeEngine(project / "state", PASS)
+    action = deploy(project, engine, gates(False))
+    with pytest.raises(OperationFailed) as err:
+        action.run("prod")
+    assert "unhealthy" in err.value.message and "metrics/triage" in err.value.message
+    hist = History(ctx=Context(cwd=project, passphrase=lambda: PASS)).run("prod")
+    assert hist["versions"][0]["mark"] == "bad"
+
+
+def test_dirty_tree_is_refused_unless_allowed(project: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "."], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"], cwd=project,
+                   check=True)
+    set_image(project, "ghcr.io/omniserve/bot:1.4.1")
+    engine = FakeEngine(project / "state", PASS)
+    ctx = Context(cwd=project, passphrase=lambda: PASS)
+    action = Deploy(ctx=ctx, yes=True, engine=engine, verifier=gates(True), out=io.StringIO(), err=io.StringIO())
+    with pytest.raises(Refused) as err:
+        action.run("prod")
+    assert "uncommitted changes" in err.value.message and "--allow-dirty" in err.value.message
+    assert engine.calls == []
+    allowed = Deploy(ctx=ctx, yes=True, engine=engine, verifier=gates(True), allow_dirty=True,
+                     out=io.StringIO(), err=io.StringIO())
+    assert allowed.run("prod") == 0
+    assert allowed.result["summary"]["git"]["dirty"] is True
+
+
+def test_same_config_compares_secure_values_by_plaintext() -> None:
+    from rollback.state.secrets import PassphraseCrypter
+
+    crypter, _ = PassphraseCrypter.create("pw", salt=b"12345678", nonce=b"n" * 12)
+    a = {"omniserve:replicas": 3, "omniserve:apiToken": {"secure": crypter.encrypt("tok", nonce=b"a" * 12)},
+         "omniserve:env": {"LOG_LEVEL": "info"}}
+    b = {"omniserve:replicas": "3", "omniserve:apiToken": {"secure": crypter.encrypt("tok", nonce=b"b" * 12)},
+         "omniserve:env": {"LOG_LEVEL": "info"}}
+    assert same_config(a, b, reveal=crypter.decrypt)
+    assert not same_config(a, b, reveal=None)          # cannot tell: not "identical"
+    b["omniserve:env"] = {"LOG_LEVEL": "debug"}
+    assert not same_config(a, b, reveal=crypter.decrypt)
