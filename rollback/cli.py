@@ -137,6 +137,9 @@ def rollback_cmd(
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the health gates after applying.")] = False,
     write_config: Annotated[bool, typer.Option(
         "--write-config", help="Write the target's config into stacks/Pulumi.<stack>.yaml so the revert can be committed.")] = False,
+    no_rehearse: Annotated[bool, typer.Option(
+        "--no-rehearse", help="With --preview: skip the rehearsal under mocks (faster on huge stacks). "
+                              "A rollback always rehearses.")] = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -159,7 +162,8 @@ def rollback_cmd(
                               write_config=write_config, json_output=as_json, markdown=markdown,
                               quiet=STATE.quiet)
             return action.run(stack, to)
-        plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions).run(stack, to)
+        plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions,
+                       rehearse=not no_rehearse).run(stack, to)
         _emit(plan.to_dict(), as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
         return 0
 

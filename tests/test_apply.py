@@ -431,3 +431,21 @@ def test_real_engine_rolls_back_a_local_stack(tmp_path: Path, monkeypatch) -> No
 
 def ctx_for_backend(cwd: Path, backend: Path) -> Context:
     return Context(cwd=cwd, backend_flag=f"file://{backend}", passphrase=lambda: "real-cli-test")
+
+
+def test_write_config_keeps_git_honest(world: Path) -> None:
+    import yaml
+
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(EXAMPLES / name, world / name)
+    before = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]
+    assert before["omniserve:image"] == "ghcr.io/omniserve/bot:1.5.0"
+    action, out, _ = rollback(world, write_config=True)
+    assert action.run("prod", "previous") == 0
+    after = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())
+    v2 = ctx_for(world).history("prod").version(2).config
+    assert after["config"]["omniserve:image"] == "ghcr.io/omniserve/bot:1.4.0"
+    assert after["config"]["omniserve:apiToken"] == v2["omniserve:apiToken"]     # ciphertext copied, not decrypted
+    assert after["encryptionsalt"] == yaml.safe_load((EXAMPLES / "Pulumi.prod.yaml").read_text())["encryptionsalt"]
+    assert "commit it so the next deploy does not bring the bad release back" in out.getvalue()
+    assert any("Pulumi.prod.yaml" in n for n in action.record.notes)
