@@ -14,7 +14,14 @@ from rollback.state.codec import parse_deployment
 from rollback.state.secrets import SecretBox
 from tests.paths import FIXTURES
 from tests.replay_support.checkpoints import (
-    PROJECT, STACK, box, checkpoint, default_provider, resource, root, secret,
+    PROJECT,
+    STACK,
+    box,
+    checkpoint,
+    default_provider,
+    resource,
+    root,
+    secret,
 )
 
 pytestmark = pytest.mark.timeout(60)

@@ -35,15 +35,37 @@ from typing import Any, Literal
 from rollback.errors import Refused, SecretsError
 from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
 from rollback.replay._common import (
-    STACK_TYPE, DependencyExpander, Revealed, children_index, engine_urn, format_seconds,
-    is_default_provider, is_default_provider_urn, is_parameterized_provider, package_of,
-    provider_download_url, provider_package, provider_version, qualified_type, recorded_inputs, semver_key,
-    stack_urn, strip_reserved, version_from_provider_urn,
+    STACK_TYPE,
+    DependencyExpander,
+    Revealed,
+    children_index,
+    engine_urn,
+    format_seconds,
+    is_default_provider,
+    is_default_provider_urn,
+    is_parameterized_provider,
+    package_of,
+    provider_download_url,
+    provider_package,
+    provider_version,
+    qualified_type,
+    recorded_inputs,
+    semver_key,
+    stack_urn,
+    strip_reserved,
+    version_from_provider_urn,
 )
 from rollback.state.secrets import SecretBox, SecretUnavailable
 from rollback.state.values import (
-    ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN, Archive, Asset, RawBytes,
-    ResourceReference, Secret, to_display,
+    RESOURCE_REF_SIG,
+    SIG,
+    UNKNOWN,
+    Archive,
+    Asset,
+    RawBytes,
+    ResourceReference,
+    Secret,
+    to_display,
 )
 
 Kind = Literal["component", "custom", "provider", "read"]
@@ -210,6 +232,35 @@ def build_replay_program(target: Deployment, *, secrets: SecretBox,
     return _Planner(target, secrets, provider_versions, current).plan()
 
 
+@dataclass
+class _Draft:
+    """A step before ordering: the resource, its provider choice, prepared values and its edges."""
+
+    res: Resource
+    kind: Kind
+    provider: str | None = None
+    version: str | None = None
+    url: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    refs: list[str] = field(default_factory=list)
+    depends_on: tuple[str, ...] = ()
+    pdeps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    deleted_with: str | None = None
+
+    @property
+    def urn(self) -> str:
+        return self.res.urn
+
+    def before(self, parent: str | None) -> set[str]:
+        """The steps that must be constructed before this one."""
+        out = set(self.depends_on) | set(self.refs)
+        for urns in self.pdeps.values():
+            out.update(urns)
+        out.update(u for u in (parent, self.provider, self.deleted_with) if u)
+        return out
+
+
 def _path(base: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
@@ -240,7 +291,6 @@ class _Planner:
         self.defaults = {r.urn: r for r in live if is_default_provider(r)}
         members = [r for r in live if r is not self.root and r.urn not in self.defaults]
         self.by_urn = {r.urn: r for r in members}
-        self.index = {r.urn: i for i, r in enumerate(members)}
         self.parents = {r.urn: self._parent(r) for r in members}
         self.kinds = {r.urn: self._kind(r) for r in members}
         components = [u for u, k in self.kinds.items() if k == "component"]
@@ -252,9 +302,9 @@ class _Planner:
         engine_urns: dict[str, str] = {}
         root_urn = stack_urn(self.stack, self.project)
         for d in order:
-            parent = self.parents[d["urn"]]
-            engine_urns[d["urn"]] = engine_urn(self.stack, self.project, engine_urns[parent] if parent else root_urn,
-                                               d["type"], d["name"])
+            parent = self.parents[d.urn]
+            engine_urns[d.urn] = engine_urn(self.stack, self.project, engine_urns[parent] if parent else root_urn,
+                                            d.res.type, d.res.name)
         self._check_engine_urns(engine_urns)
         steps = tuple(self._step(d, engine_urns) for d in order)
         exports = self._exports(engine_urns)
@@ -317,29 +367,24 @@ class _Planner:
         return "read" if r.external else "custom"
 
     # -- one resource ---------------------------------------------------------------------------
-    def _draft(self, r: Resource) -> dict[str, Any]:
-        kind = self.kinds[r.urn]
-        refs: list[str] = []
-        d: dict[str, Any] = {"urn": r.urn, "type": r.type, "name": r.name, "kind": kind, "res": r}
-        d.update(self._provider_choice(r, kind))
+    def _draft(self, r: Resource) -> _Draft:
+        d = _Draft(res=r, kind=self.kinds[r.urn])
+        d.provider, d.version, d.url = self._provider_choice(r, d.kind)
         inputs = recorded_inputs(r)
         for key in inputs:
             if key in _SDK_ATTRIBUTES:
                 raise self._refuse(f"{r.urn}: input {key!r} collides with an attribute of the Python SDK's "
                                    f"resource objects and cannot be sent")
-        d["inputs"] = self._prepare_map(inputs, r.urn, "input", refs=refs)
-        d["outputs"] = (self._prepare_map(dict(r.outputs), r.urn, "output", refs=None)
-                        if kind == "component" else {})
-        d["refs"] = refs
-        if kind == "read" and not r.id:
+        d.inputs = self._prepare_map(inputs, r.urn, "input", refs=d.refs)
+        if d.kind == "component":
+            d.outputs = self._prepare_map(dict(r.outputs), r.urn, "output", refs=None)
+        if d.kind == "read" and not r.id:
             raise self._refuse(f"{r.urn}: an external (read) resource without an id")
-        d["depends_on"] = self._deps(r, r.dependencies)
-        d["pdeps"] = {k: v for k, v in ((k, self._deps(r, urns)) for k, urns in r.property_dependencies.items())
-                      if v}
-        d["deleted_with"] = None
+        d.depends_on = self._deps(r, r.dependencies)
+        d.pdeps = {k: v for k, v in ((k, self._deps(r, urns)) for k, urns in r.property_dependencies.items()) if v}
         if r.deleted_with:
             if r.deleted_with in self.by_urn:
-                d["deleted_with"] = r.deleted_with
+                d.deleted_with = r.deleted_with
             else:
                 self.notes.append(f"{r.urn}: deletedWith {r.deleted_with} is not in the checkpoint; not sent")
         return d
@@ -367,12 +412,13 @@ class _Planner:
         return False
 
     # -- providers ------------------------------------------------------------------------------
-    def _provider_choice(self, r: Resource, kind: Kind) -> dict[str, Any]:
+    def _provider_choice(self, r: Resource, kind: Kind) -> tuple[str | None, str | None, str | None]:
+        """(explicit provider step, plugin version, plugin download URL) for ``r``."""
         if kind == "component":
             if r.provider:
                 self.notes.append(f"{r.urn}: recorded as a remote component (provider "
                                   f"{split_provider_ref(r.provider)[0]}); replayed as a local component")
-            return {}
+            return None, None, None
         if kind == "provider":
             if is_parameterized_provider(r):
                 raise self._refuse(f"{r.urn}: parameterized providers cannot be replayed by type name")
@@ -383,16 +429,16 @@ class _Planner:
                 if cur is not None and cur.is_provider and provider_version(cur):
                     used_v, used_url = provider_version(cur), provider_download_url(cur)
             self._record_version(r.urn, provider_package(r.type), target_v, used_v)
-            return {"version": used_v, "url": used_url}
+            return None, used_v, used_url
         pkg = package_of(r.type)
         if not r.provider:
             # state from before provider references: the engine picks the default provider
             self.unprovided += 1
             used = self._current_for(r, pkg) if self.policy == "current" and pkg else None
             if used is None or not used[0] or not pkg:
-                return {}
+                return None, None, None
             self._record_version(r.urn, pkg, None, used[0])
-            return {"version": used[0], "url": used[1]}
+            return None, used[0], used[1]
         purn, _pid = split_provider_ref(r.provider)
         ptype = qualified_type(purn).rsplit("$", 1)[-1]
         if provider_package(ptype) != pkg:
@@ -401,7 +447,7 @@ class _Planner:
         if purn in self.by_urn:
             if not self.by_urn[purn].is_provider:
                 raise self._refuse(f"{r.urn}: its provider reference {purn} is not a provider")
-            return {"provider": purn}
+            return purn, None, None
         if not is_default_provider_urn(purn):
             raise self._refuse(f"{r.urn}: its provider {purn} is not in the checkpoint")
         default = self.defaults.get(purn)
@@ -411,11 +457,11 @@ class _Planner:
         target_url = provider_download_url(default) if default is not None else None
         used_v, used_url = target_v, target_url
         if self.policy == "current" and pkg:
-            cur = self._current_for(r, pkg)
-            if cur is not None and cur[0]:
-                used_v, used_url = cur
-        self._record_version(r.urn, pkg, target_v, used_v)
-        return {"version": used_v, "url": used_url}
+            kept = self._current_for(r, pkg)
+            if kept is not None and kept[0]:
+                used_v, used_url = kept
+        self._record_version(r.urn, pkg or "", target_v, used_v)
+        return None, used_v, used_url
 
     def _current_default_versions(self) -> dict[str, tuple[str, str | None]]:
         newest: dict[str, tuple[str, str | None]] = {}
@@ -538,29 +584,18 @@ class _Planner:
                            f"cannot be re-created")
 
     # -- order ----------------------------------------------------------------------------------
-    def _order(self, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _order(self, drafts: list[_Draft]) -> list[_Draft]:
         """Kahn's algorithm; ties broken by file order. Parents, providers, dependencies first."""
         n = len(drafts)
-        pos = {d["urn"]: i for i, d in enumerate(drafts)}
+        pos = {d.urn: i for i, d in enumerate(drafts)}
         succ: list[list[int]] = [[] for _ in range(n)]
         indeg = [0] * n
         preds: list[set[int]] = [set() for _ in range(n)]
         for i, d in enumerate(drafts):
-            before: set[str] = set()
-            if self.parents[d["urn"]]:
-                before.add(self.parents[d["urn"]])
-            if d.get("provider"):
-                before.add(d["provider"])
-            before.update(d["depends_on"])
-            for urns in d["pdeps"].values():
-                before.update(urns)
-            if d["deleted_with"]:
-                before.add(d["deleted_with"])
-            before.update(d["refs"])
-            for u in before:
+            for u in d.before(self.parents[d.urn]):
                 j = pos[u]
                 if j == i:
-                    raise self._refuse(f"dependency cycle: {d['urn']} depends on itself")
+                    raise self._refuse(f"dependency cycle: {d.urn} depends on itself")
                 preds[i].add(j)
             for j in preds[i]:
                 succ[j].append(i)
@@ -580,7 +615,7 @@ class _Planner:
         return [drafts[i] for i in order]
 
     @staticmethod
-    def _cycle(drafts: list[dict[str, Any]], preds: list[set[int]], indeg: list[int]) -> str:
+    def _cycle(drafts: list[_Draft], preds: list[set[int]], indeg: list[int]) -> str:
         start = next(i for i in range(len(drafts)) if indeg[i] > 0)
         seen: dict[int, int] = {}
         path: list[int] = []
@@ -590,7 +625,7 @@ class _Planner:
             path.append(i)
             i = next(j for j in sorted(preds[i]) if indeg[j] > 0)
         loop = path[seen[i]:] + [i]
-        return " <- ".join(drafts[j]["urn"] for j in loop)
+        return " <- ".join(drafts[j].urn for j in loop)
 
     def _check_engine_urns(self, engine_urns: dict[str, str]) -> None:
         seen: dict[str, str] = {}
@@ -600,9 +635,8 @@ class _Planner:
             seen[eurn] = urn
 
     # -- the step -------------------------------------------------------------------------------
-    def _step(self, d: dict[str, Any], engine_urns: dict[str, str]) -> ReplayStep:
-        r: Resource = d["res"]
-        kind: Kind = d["kind"]
+    def _step(self, d: _Draft, engine_urns: dict[str, str]) -> ReplayStep:
+        r, kind = d.res, d.kind
         eurn = engine_urns[r.urn]
         aliases = (r.urn,) if eurn != r.urn else ()
         dbr = True if r.pending_replacement and kind in ("custom", "provider") else None
@@ -610,12 +644,12 @@ class _Planner:
                     if k in ("create", "update", "delete") and v}
         return ReplayStep(
             urn=r.urn, engine_urn=eurn, type=r.type, name=r.name, kind=kind,
-            parent=self.parents[r.urn], provider=d.get("provider"), version=d.get("version"),
-            plugin_download_url=d.get("url"), id=r.id if kind == "read" else None,
-            inputs=d["inputs"], outputs=d["outputs"], protect=r.protect, retain_on_delete=r.retain_on_delete,
+            parent=self.parents[r.urn], provider=d.provider, version=d.version,
+            plugin_download_url=d.url, id=r.id if kind == "read" else None,
+            inputs=d.inputs, outputs=d.outputs, protect=r.protect, retain_on_delete=r.retain_on_delete,
             ignore_changes=r.ignore_changes, replace_on_changes=r.replace_on_changes,
             additional_secret_outputs=r.additional_secret_outputs, custom_timeouts=timeouts,
-            deleted_with=d["deleted_with"], depends_on=d["depends_on"], property_dependencies=d["pdeps"],
+            deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
             delete_before_replace=dbr, aliases=aliases,
         )
 

@@ -68,20 +68,28 @@ def run_replay(plan: ReplayPlan) -> None:
 
 
 def _register(step: ReplayStep, objects: dict[str, Any]) -> Any:
-    import pulumi
 
     component, custom, provider = _classes()
     opts = _options(step, objects)
     props = _materialize(step.inputs, objects)
     for key, deps in step.property_dependencies.items():
         if key in props and deps:
-            urns = [objects[u].urn for u in deps]
-            props[key] = pulumi.Output.all(*urns).apply(lambda _urns, v=props[key]: v)
+            props[key] = _derived(props[key], [objects[u].urn for u in deps])
     if step.kind == "component":
         return component(step.type, step.name, props, opts)
     if step.kind == "provider":
         return provider(provider_package(step.type), step.name, props, opts)
     return custom(step.type, step.name, props, opts)
+
+
+def _derived(value: Any, urns: list[Any]) -> Any:
+    """``value``, as an Output that depends on the resources whose ``urns`` are given."""
+    import pulumi
+
+    def keep(_urns: list[str]) -> Any:
+        return value
+
+    return pulumi.Output.all(*urns).apply(keep)
 
 
 def _options(step: ReplayStep, objects: dict[str, Any]) -> Any:

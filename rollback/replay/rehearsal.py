@@ -28,16 +28,37 @@ from typing import Any
 
 from rollback.models import Deployment, Resource, split_provider_ref
 from rollback.replay._common import (
-    STACK_TYPE, DependencyExpander, Revealed, children_index, engine_urn, is_default_provider,
-    is_default_provider_urn, parse_duration, provider_download_url, provider_version, qualified_type,
+    STACK_TYPE,
+    DependencyExpander,
+    Revealed,
+    children_index,
+    engine_urn,
+    is_default_provider,
+    is_default_provider_urn,
+    parse_duration,
+    provider_download_url,
+    provider_version,
+    qualified_type,
     recorded_inputs,
-    stack_urn, strip_reserved, version_from_provider_urn,
+    stack_urn,
+    strip_reserved,
+    version_from_provider_urn,
 )
 from rollback.replay.plan import ReplayPlan
 from rollback.state.secrets import SecretBox
 from rollback.state.values import (
-    ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG, UNKNOWN, UNKNOWN_VALUE, Archive, Asset,
-    RawBytes, ResourceReference, Secret,
+    ARCHIVE_SIG,
+    ASSET_SIG,
+    RESOURCE_REF_SIG,
+    SECRET_SIG,
+    SIG,
+    UNKNOWN,
+    UNKNOWN_VALUE,
+    Archive,
+    Asset,
+    RawBytes,
+    ResourceReference,
+    Secret,
 )
 
 log = logging.getLogger(__name__)
@@ -264,7 +285,7 @@ def _monitor_classes() -> tuple[type, type]:
             with self._lock:
                 self.registrations.append(reg)
 
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        def RegisterResource(self, request: Any) -> Any:
             urn = self.make_urn(request.parent, request.type, request.name)
             aliases = tuple(a.urn if a.WhichOneof("alias") == "urn" else f"(alias spec {a.spec.name})"
                             for a in request.aliases) + tuple(request.aliasURNs)
@@ -293,7 +314,7 @@ def _monitor_classes() -> tuple[type, type]:
             return resource_pb2.RegisterResourceResponse(urn=urn, id=(id_ or "") if request.custom else "",
                                                          object=struct_pb2.Struct())
 
-        def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        def ReadResource(self, request: Any) -> Any:
             urn = self.make_urn(request.parent, request.type, request.name)
             reg = Registration(
                 op="read", urn=urn, type=request.type, name=request.name, parent=request.parent, custom=True,
@@ -309,7 +330,7 @@ def _monitor_classes() -> tuple[type, type]:
                 self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or request.id, {})
             return resource_pb2.ReadResourceResponse(urn=urn, properties=struct_pb2.Struct())
 
-        def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        def RegisterResourceOutputs(self, request: Any) -> Any:
             outputs = canonical_struct(request.outputs)
             with self._lock:
                 self.outputs[request.urn] = outputs
@@ -491,8 +512,11 @@ class _Expectations:
 
     def _expect(self, r: Resource) -> _Expected:
         kind = "component" if not r.custom else "provider" if r.is_provider else "read" if r.external else "custom"
-        parent = self.engine[self.parents[r.urn]] if self.parents[r.urn] else self.root_urn
-        provider, check_version, version, url = "", False, "", None
+        parent_urn = self.parents[r.urn]
+        parent = self.engine[parent_urn] if parent_urn else self.root_urn
+        provider, check_version = "", False
+        version: str | None = ""
+        url: str | None = None
         overrides = self.plan.version_overrides
         if kind == "provider":
             check_version = True
@@ -500,7 +524,7 @@ class _Expectations:
             url = None if r.urn in overrides else provider_download_url(r)
         elif kind in ("custom", "read"):
             purn = split_provider_ref(r.provider)[0] if r.provider else ""
-            if purn in self.by_urn:
+            if purn and purn in self.by_urn:
                 provider = self.engine[purn]
             else:
                 check_version = True
@@ -518,7 +542,7 @@ class _Expectations:
             outputs=self._canon(r.outputs, strip=False) if kind == "component" else None,
             dependencies=self._deps(r, r.dependencies),
             property_dependencies={k: self._deps(r, v) for k, v in r.property_dependencies.items()},
-            deleted_with=self.engine.get(r.deleted_with, "") if r.deleted_with else "",
+            deleted_with=self.engine.get(r.deleted_with or "", ""),
             res=r,
         )
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockMonitor, Mocks
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
 
 from rollback.replay.rehearsal import run_under_mocks
 from rollback.state.values import SECRET_SIG, SIG
-
 from tests.replay_support.checkpoints import PROJECT, STACK
 
 
@@ -28,6 +28,13 @@ class _Mocks(Mocks):
 
 
 class CaptureMonitor(MockMonitor):
+    """Keeps copies of the requests; answers like the stock mock monitor (its URNs, the mocks' ids).
+
+    It does not call the stock ``RegisterResource``: that one deserializes the inputs, and a resource
+    reference to a type whose SDK (pulumi_aws, ...) another test imported would be rebuilt as a typed
+    resource on the executor thread's own event loop, which nobody runs.
+    """
+
     def __init__(self) -> None:
         super().__init__(_Mocks())
         self.registered: list[Any] = []
@@ -40,15 +47,27 @@ class CaptureMonitor(MockMonitor):
         copy.CopyFrom(request)
         return copy
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+    def _answer(self, request: Any, resource_id: str) -> tuple[str, str]:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        id_, _ = self.mocks.new_resource(MockResourceArgs(typ=request.type, name=request.name, inputs={},
+                                                          resource_id=resource_id, custom=True))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, {})
+        return urn, id_
+
+    def RegisterResource(self, request: Any) -> Any:
         self.registered.append(self._copy(request))
-        return super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=self.make_urn(request.parent, request.type, request.name))
+        urn, id_ = self._answer(request, "")
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ if request.custom else "",
+                                                     object=struct_pb2.Struct())
 
-    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+    def ReadResource(self, request: Any) -> Any:
         self.read.append(self._copy(request))
-        return super().ReadResource(request)
+        urn, _ = self._answer(request, request.id)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=struct_pb2.Struct())
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         self.outputs.append(self._copy(request))
         return super().RegisterResourceOutputs(request)
 
@@ -68,7 +87,7 @@ class Captured:
 
 def capture(program: Any, *, project: str = PROJECT, stack: str = STACK) -> Captured:
     monitor = CaptureMonitor()
-    run = run_under_mocks(program, project=project, stack=stack, monitor=monitor, timeout=60)
+    run = run_under_mocks(program, project=project, stack=stack, monitor=monitor, timeout=30)
     if run.error is not None:
         raise run.error
     assert not run.timed_out, "the program did not finish"

@@ -10,7 +10,12 @@ from rollback.models import Deployment
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import SecretBox
 from rollback.state.values import (
-    ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG, UNKNOWN_VALUE,
+    ARCHIVE_SIG,
+    ASSET_SIG,
+    RESOURCE_REF_SIG,
+    SECRET_SIG,
+    SIG,
+    UNKNOWN_VALUE,
 )
 
 PROJECT = "shop"
