@@ -86,6 +86,23 @@ def test_pending_replacements_of_the_privatermq_checkpoint_are_forced_delete_bef
     assert all(s.id is None or s.id in live_ids for s in plan.steps)
 
 
+@pytest.mark.parametrize("policy", ["current", "target"])
+def test_rolling_eks_back_from_3_0_to_2_5_rehearses_with_either_provider_version_policy(policy):
+    target, secrets = load("real-world/eks-encryption-provider-2.5.2-plaintext.json")
+    current, _ = load("real-world/eks-encryption-provider-3.0.0-plaintext.json")
+    plan = build_replay_program(target, secrets=secrets, current=current, provider_versions=policy)
+    aws = {s.version for s in plan.steps if s.type.startswith("aws:")}
+    assert aws == ({"6.45.0", "6.56.1"} if policy == "current" else {"6.0.4", "6.38.0"})
+    if policy == "current":
+        assert "provider random: the checkpoint used 4.16.2, the replay keeps the current 4.16.7 (1 resource; " \
+               "restore it by choosing the target's provider versions)" in plan.cannot_restore
+    else:
+        assert any(n.startswith("provider random: the replay restores 4.16.2 (1 resource)") for n in plan.notes)
+    result = rehearse(plan, target, secrets=secrets, project="encryption-provider", stack="test")
+    assert result.ok, result.mismatches
+    assert result.resources == 31
+
+
 def test_a_2017_checkpoint_replayed_with_the_current_provider_versions_rehearses_cleanly():
     dep, secrets = load("pulumi-testdata/checkpoint-v3.json")
     aws = default_provider("aws", "6.0.0")

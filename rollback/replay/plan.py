@@ -261,6 +261,10 @@ class _Draft:
         return out
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _path(base: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
@@ -695,12 +699,12 @@ class _Planner:
             if v.target == v.used:
                 newer = [c for c in v.current if v.target and semver_key(c) > semver_key(v.target)]
                 if self.policy == "target" and newer:
-                    self.notes.append(f"provider {v.package}: the replay restores {v.target} ({v.resources} "
-                                      f"resources) while the current state uses {', '.join(newer)}; rolling a "
-                                      f"provider back can fail in the provider")
+                    self.notes.append(f"provider {v.package}: the replay restores {v.target} "
+                                      f"({_count(v.resources, 'resource')}) while the current state uses "
+                                      f"{', '.join(newer)}; rolling a provider back can fail in the provider")
                 continue
             self.cannot.append(f"provider {v.package}: the checkpoint used {v.target or 'an unrecorded version'}, "
-                               f"the replay keeps the current {v.used} ({v.resources} resources; "
+                               f"the replay keeps the current {v.used} ({_count(v.resources, 'resource')}; "
                                f"restore it by choosing the target's provider versions)")
         if self.policy == "current" and self.current is None and self.version_stats:
             self.notes.append("the current state was not given: the target's provider versions are used")
@@ -714,8 +718,8 @@ class _Planner:
                 self.notes.append(f"default provider {urn} is used by no resource; the engine drops it")
         legacy = sum(1 for s in steps if s.aliases)
         if legacy:
-            self.notes.append(f"{legacy} resources have URNs older than parent-type chains; they are "
+            self.notes.append(f"{_count(legacy, 'resource')} with URNs older than parent-type chains: "
                               f"re-registered under the engine's URN with an alias to the recorded one")
         if self.unprovided:
-            self.notes.append(f"{self.unprovided} resources record no provider (state from before provider "
-                              f"references); the engine's default provider for their package is used")
+            self.notes.append(f"{_count(self.unprovided, 'resource')} with no recorded provider (state from "
+                              f"before provider references): the engine's default provider for the package is used")
