@@ -336,12 +336,30 @@ def _route(argv: list[str]) -> list[str]:
     return argv
 
 
+def _click_exceptions() -> object:
+    """The click exception classes Typer uses (recent Typer vendors click as ``typer._click``)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older Typer: click itself
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
 def main(argv: list[str] | None = None) -> None:
+    cx: Any = _click_exceptions()
     args = _route(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=args, prog_name="infra-rollback")
-    except SystemExit as exc:
-        code = exc.code
-        if code not in (None, 0) and not isinstance(code, int):
-            code = EXIT_BAD_INPUT
-        sys.exit(code)
+        code = app(args=args, prog_name="infra-rollback", standalone_mode=False)
+    except cx.UsageError as exc:
+        if exc.__class__.__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # no arguments: Typer has printed the help
+        # Bad flags or arguments: one line, exit 2.
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        sys.stderr.write(f"error: {exc.format_message()}{where}\n")
+        sys.exit(EXIT_BAD_INPUT)
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        sys.exit(EXIT_FAILED)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -95,6 +95,7 @@ class StackHistory:
         self._current_bytes: bytes | None = None
         self._boxes: dict[str, SecretBox] = {}
         self._diffs: dict[int, Any] = {}
+        self._sizes: dict[str, int] | None = None
         self.current_key = backend.stack_file_key(ref)
 
     # -- versions -----------------------------------------------------------------------------
@@ -180,13 +181,35 @@ class StackHistory:
         return box
 
     def current_version(self) -> int | None:
-        """The newest version whose checkpoint is byte-identical to the stack file, if any."""
+        """The newest version whose checkpoint is byte-identical to the stack file, if any.
+
+        Usually the newest entry; after `pulumi stack import` of an older checkpoint, an older one.
+        Sizes from the listing are compared first, so a long history costs no reads.
+        """
         if not self.files:
             return None
-        newest = len(self.files)
-        if self.files[-1].checkpoint_key is None:
-            return None
-        return newest if self.checkpoint_bytes(newest) == self.current_bytes() else None
+        current = self.current_bytes()
+        sizes = self._checkpoint_sizes()
+        for number in range(len(self.files), 0, -1):
+            hf = self.files[number - 1]
+            if hf.checkpoint_key is None:
+                continue
+            size = sizes.get(hf.checkpoint_key)
+            if size is not None and not self._maybe_compressed(hf.checkpoint_key) and size != len(current):
+                continue
+            if self.checkpoint_bytes(number) == current:
+                return number
+        return None
+
+    def _checkpoint_sizes(self) -> dict[str, int]:
+        if self._sizes is None:
+            sizes = getattr(self.backend, "history_sizes", None)   # a backend without a listing: no shortcut
+            self._sizes = sizes(self.ref) if sizes is not None else {}
+        return self._sizes
+
+    @staticmethod
+    def _maybe_compressed(key: str) -> bool:
+        return key.endswith((".gz", ".zst"))
 
     # -- comparing ----------------------------------------------------------------------------
     def same_as_current(self, number: int) -> tuple[bool, list[str]]:

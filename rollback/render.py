@@ -54,25 +54,33 @@ def _prop_lines(change: dict[str, Any], limit: int = 12) -> list[str]:
     lines = []
     props = change.get("properties") or []
     for p in props[:limit]:
-        if p.get("secret"):
-            lines.append(f"      {p['path']}: [secret] changed")
-        elif p.get("before") is None and "before" in p and change.get("op") != "update":
-            lines.append(f"      {p['path']}: {_short(p.get('after'))}")
-        else:
-            lines.append(f"      {p['path']}: {_short(p.get('before'))} -> {_short(p.get('after'))}")
+        lines.append(f"      {_prop_text(p)}")
     if len(props) > limit:
         lines.append(f"      … and {len(props) - limit} more (see --json)")
     return lines
 
 
+def _prop_text(p: dict[str, Any]) -> str:
+    """One property change: `path: before -> after`, or `path added: v` / `path removed (was v)`."""
+    if p.get("secret"):
+        return f"{p['path']}: [secret] changed"
+    before, after = p.get("before"), p.get("after")
+    if before is None and after is not None:
+        return f"{p['path']} added: {_short(after)}"
+    if after is None and before is not None:
+        return f"{p['path']} removed (was {_short(before)})"
+    return f"{p['path']}: {_short(before)} -> {_short(after)}"
+
+
 def preview_text(d: dict[str, Any]) -> str:
     out: list[str] = []
     stack = f"{d['project']}/{d['stack']}" if d.get("project") else d["stack"]
+    is_rollback = "target" in d
     frm = d.get("from_version")
-    frm_text = "current" if frm in (None, "current") else f"v{frm} (current)"
+    frm_text = "current" if frm in (None, "current") else (f"v{frm} (current)" if is_rollback else f"v{frm}")
     to = d.get("to_version")
     to_text = "current" if to == "current" else f"v{to}"
-    title = "Rollback preview" if "target" in d else "Diff"
+    title = "Rollback preview" if is_rollback else "Diff"
     out.append(f"{title}: {stack}  {frm_text} -> {to_text}")
     if d.get("target"):
         out.append(f"  target  {_version_line(d['target'])}")
@@ -95,7 +103,8 @@ def preview_text(d: dict[str, Any]) -> str:
     changes = d.get("changes") or []
     out.append("")
     if not changes:
-        out.append("No resource changes: the target has the same desired state as the current one.")
+        out.append("No resource changes: the target has the same desired state as the current one." if is_rollback
+                   else "No resource changes: the two versions have the same desired state.")
     else:
         counts: dict[str, int] = {}
         for c in changes:
@@ -137,10 +146,12 @@ def preview_text(d: dict[str, Any]) -> str:
 
 def preview_markdown(d: dict[str, Any]) -> str:
     stack = f"{d['project']}/{d['stack']}" if d.get("project") else d["stack"]
+    is_rollback = "target" in d
     frm = d.get("from_version")
-    frm_text = "current" if frm in (None, "current") else f"v{frm} (current)"
+    frm_text = "current" if frm in (None, "current") else (f"v{frm} (current)" if is_rollback else f"v{frm}")
     to = d.get("to_version")
-    out = [f"## Rollback preview: `{stack}` {frm_text} → {'current' if to == 'current' else f'v{to}'}", ""]
+    title = "Rollback preview" if is_rollback else "Diff"
+    out = [f"## {title}: `{stack}` {frm_text} → {'current' if to == 'current' else f'v{to}'}", ""]
     if d.get("target"):
         t = d["target"]
         out.append(f"**Target:** v{t['version']} — {t.get('kind')} {t.get('result')}, {_when(t.get('start_time'))}"
@@ -184,6 +195,19 @@ def preview_markdown(d: dict[str, Any]) -> str:
                 details.append(f"{n} propert{'y' if n == 1 else 'ies'}")
             out.append(f"| {OP_WORD.get(c['op'], c['op'])} | `{c.get('type', '')}` | `{_name(c['urn'])}` | "
                        f"{_md_escape('; '.join(details))} |")
+    detailed = [c for c in changes if c["op"] in ("update", "replace") and c.get("properties")]
+    if detailed:
+        out.append("")
+        out.append("<details><summary>Property changes</summary>")
+        out.append("")
+        for c in detailed:
+            out.append(f"**{OP_WORD.get(c['op'], c['op'])} `{_name(c['urn'])}`** (`{c.get('type', '')}`)")
+            out.append("")
+            out.extend(f"- `{_md_escape(_prop_text(p))}`" for p in c["properties"][:40])
+            if len(c["properties"]) > 40:
+                out.append(f"- … and {len(c['properties']) - 40} more (see `--json`)")
+            out.append("")
+        out.append("</details>")
     rehearsal = d.get("rehearsal")
     if rehearsal:
         out.append("")
@@ -191,6 +215,10 @@ def preview_markdown(d: dict[str, Any]) -> str:
                    f"({rehearsal.get('resources', 0)} resources)")
         for m in rehearsal.get("mismatches", []):
             out.append(f"- {_md_escape(m)}")
+    if d.get("cannot_restore"):
+        out.append("")
+        out.append("### A replay cannot restore")
+        out.extend(f"- {_md_escape(c)}" for c in d["cannot_restore"])
     if d.get("warnings"):
         out.append("")
         out.append("### Warnings")

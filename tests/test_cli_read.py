@@ -111,8 +111,6 @@ def test_diff_text_and_markdown(example: Path) -> None:
     assert "--json and --markdown" in one_error_line(both)
 
 
-@pytest.mark.xfail(strict=True, reason="render.py labels a diff's from-version '(current)' and titles the markdown "
-                                       "'Rollback preview' (render.py:72, :141, :143)")
 def test_diff_does_not_call_an_old_version_current_nor_itself_a_rollback(example: Path) -> None:
     text = cli("diff", "prod", "--from", "2", "--to", "current", "--cwd", str(example))
     assert text.stdout.splitlines()[0] == "Diff: omniserve/prod  v2 -> current"
@@ -321,8 +319,6 @@ def test_no_debug_traceback_unless_asked(shop: ShopBackend, capsys: pytest.Captu
     assert "Traceback" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="click usage errors print a multi-line Usage/boxed 'Error' block, not one "
-                                       "'error: ...' line (rollback/cli.py main)")
 @pytest.mark.parametrize("args, word", [(["history", "prod", "--limit", "0"], "--limit"),
                                         (["prod", "--preview"], "--to"),
                                         (["history", "prod", "--no-such-option"], "--no-such-option")])
@@ -336,9 +332,6 @@ def test_usage_errors_are_one_line_too(shop: ShopBackend, capsys: pytest.Capture
 
 
 # -- degraded but readable -------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="without a passphrase the preview's replay/rehearsal raises SecretsError "
-                                       "(rollback/replay/plan.py:494, via actions/preview.py Preview._replay) "
-                                       "instead of skipping the rehearsal with a warning")
 def test_no_passphrase_preview_lists_the_secrets_it_could_not_compare(shop: ShopBackend,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")

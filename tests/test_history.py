@@ -148,9 +148,6 @@ def test_current_state_after_stack_import_has_no_version_and_a_warning(tmp_path:
     assert any("differs from the newest history checkpoint" in w for w in plan["warnings"])
 
 
-@pytest.mark.xfail(strict=True, reason="StackHistory.current_version (rollback/history.py) compares the stack file "
-                                       "with the newest checkpoint only; its docstring and docs/cli.md say the newest "
-                                       "version whose checkpoint is byte-identical")
 def test_current_version_is_found_when_an_older_checkpoint_was_imported_back(tmp_path: Path) -> None:
     shop = ShopBackend(tmp_path / "state")
     shop.deploy(image="web:1")

@@ -35,7 +35,7 @@ class Plan:
         d = self.diff.to_dict()
         summary = dict(d.get("summary") or {})
         summary["workloads"] = workloads_to_dicts(self.workloads)
-        summary["lines"] = render_summary_lines(self.workloads)
+        summary["lines"] = render_summary_lines(self.workloads) + _secret_lines(d, self.resolution.target.number)
         out: dict[str, Any] = {
             "stack": self.history.ref.name,
             "project": self.history.ref.project or None,
@@ -62,6 +62,7 @@ class Preview:
     ctx: Context
     restore_provider_versions: bool = False
     rehearse: bool = True
+    for_apply: bool = False   # a rollback needs the rehearsal; a preview can go on without it
 
     def run(self, stack: str, target: str) -> Plan:
         history = self.ctx.history(stack)
@@ -99,10 +100,19 @@ class Preview:
         """Plan the replay of the target and rehearse it under the SDK's mock runtime."""
         from rollback.replay import build_replay_program, rehearse
 
+        from rollback.errors import SecretsError
+
         ref = plan.history.ref
-        plan.replay = build_replay_program(
-            plan.target, secrets=secrets, current=plan.current,
-            provider_versions="target" if self.restore_provider_versions else "current")
+        try:
+            plan.replay = build_replay_program(
+                plan.target, secrets=secrets, current=plan.current,
+                provider_versions="target" if self.restore_provider_versions else "current")
+        except SecretsError:
+            if self.for_apply or secrets.unavailable_reason is None:
+                raise  # a wrong passphrase, or a rollback that cannot replay the target's secrets
+            plan.warnings.append(f"rehearsal skipped: the target's secrets cannot be decrypted "
+                                 f"({secrets.unavailable_reason}); a rollback needs them")
+            return
         plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
                                   project=ref.project or _project_of(plan.target), stack=ref.name)
 
@@ -148,3 +158,16 @@ def _project_of(deployment: Deployment) -> str:
         if len(parts) > 1:
             return parts[1]
     return ""
+
+
+def _secret_lines(diff: dict[str, Any], version: int) -> list[str]:
+    """A secret going back to an old value can break a service (a revoked token): say so up front."""
+    out = []
+    for c in diff.get("changes") or []:
+        for p in c.get("properties") or []:
+            if p.get("secret"):
+                name = c["urn"].split("::")[-1]
+                kind = c.get("type", "").rsplit(":", 1)[-1]
+                out.append(f"{kind} {name}: secret {p['path']} goes back to its v{version} value "
+                           f"(make sure that credential is still valid)")
+    return out

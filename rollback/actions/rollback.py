@@ -129,7 +129,7 @@ class Rollback:
     # -- the story ----------------------------------------------------------------------------
     def run(self, stack: str, target: str) -> int:
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
-                       rehearse=True).run(stack, target)
+                       rehearse=True, for_apply=True).run(stack, target)
         data = plan.to_dict()
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
         data["warnings"] = data["warnings"] + notes

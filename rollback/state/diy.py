@@ -152,6 +152,10 @@ class DiyBackend:
         return [HistoryFile(n, infos.get(n), checkpoints.get(n))
                 for n in sorted(set(infos) | set(checkpoints))]
 
+    def history_sizes(self, ref: StackRef) -> dict[str, int]:
+        """File sizes of the history entries (from the listing: no reads)."""
+        return {e.key: e.size for e in self.store.list(f"{PULUMI_DIR}/history/{self._scope(ref)}")}
+
     # -- locks --------------------------------------------------------------------------------
     def locks(self, ref: StackRef) -> list[tuple[Entry, dict[str, Any]]]:
         if self.layout == "project":
