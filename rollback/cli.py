@@ -61,6 +61,8 @@ def _root(
     STATE.debug = debug or os.environ.get("INFRA_ROLLBACK_DEBUG") == "1"
     STATE.quiet = quiet
     STATE.color = not no_color and "NO_COLOR" not in os.environ
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # Rich (help, prompts) honours it
 
 
 # -- common options ----------------------------------------------------------------------------
@@ -316,6 +318,8 @@ _COMMANDS = {"rollback", "history", "diff", "mark", "verify", "deploy"}
 
 
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
+if "--no-color" in sys.argv:
+    os.environ["NO_COLOR"] = "1"  # before Typer renders any help
 
 
 def _route(argv: list[str]) -> list[str]:

@@ -132,6 +132,11 @@ def preview_text(d: dict[str, Any]) -> str:
         else:
             out.append("Rehearsal: FAILED")
             out.extend(f"  {m}" for m in rehearsal.get("mismatches", []))
+    versions = _provider_lines(d.get("provider_versions") or [])
+    if versions:
+        out.append("")
+        out.append("Provider plugins")
+        out.extend(f"  {line}" for line in versions)
     cannot = d.get("cannot_restore") or []
     if cannot:
         out.append("")
@@ -142,6 +147,21 @@ def preview_text(d: dict[str, Any]) -> str:
         out.append("Warnings")
         out.extend(f"  ! {w}" for w in d["warnings"])
     return "\n".join(out)
+
+
+def _provider_lines(versions: list[dict[str, Any]]) -> list[str]:
+    """Which plugin version each provider package will run with, and whether that differs from the target's."""
+    out = []
+    for v in versions:
+        target, used = v.get("target"), v.get("used")
+        if target == used:
+            out.append(f"{v.get('package')} {used or '?'} (as in the target)")
+        elif used in (v.get("current") or []):
+            out.append(f"{v.get('package')} {used}: keeping the current version; the target used {target or '?'} "
+                       f"(--restore-provider-versions restores it; a downgrade can fail in the provider)")
+        else:
+            out.append(f"{v.get('package')} {used or '?'} (the target used {target or '?'})")
+    return out
 
 
 def preview_markdown(d: dict[str, Any]) -> str:
@@ -215,6 +235,10 @@ def preview_markdown(d: dict[str, Any]) -> str:
                    f"({rehearsal.get('resources', 0)} resources)")
         for m in rehearsal.get("mismatches", []):
             out.append(f"- {_md_escape(m)}")
+    versions = _provider_lines(d.get("provider_versions") or [])
+    if versions:
+        out.append("")
+        out.append("**Provider plugins:** " + "; ".join(versions))
     if d.get("cannot_restore"):
         out.append("")
         out.append("### A replay cannot restore")
