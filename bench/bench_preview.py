@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.pulumi_writer import (  # noqa: E402
-    DiyBackend, SecretEncrypter, deployment, make_urn, provider_ref, resource, secret,
+    DiyBackend,
+    SecretEncrypter,
+    deployment,
+    make_urn,
+    provider_ref,
+    resource,
+    secret,
 )
 
 PASSPHRASE = "bench-passphrase"
@@ -160,9 +166,9 @@ def main() -> None:
             build_backend(root, resources=args.resources, history=history)
             build_s = time.perf_counter() - t
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-            floor = timed(lambda: floor_once(root, history), args.repeat)
+            floor = timed(lambda root=root, history=history: floor_once(root, history), args.repeat)
             data = preview_once(root, args.rehearse)
-            preview = timed(lambda: preview_once(root, args.rehearse), args.repeat)
+            preview = timed(lambda root=root: preview_once(root, args.rehearse), args.repeat)
             results[history] = (floor, preview)
             print(f"history={history:>3}  resources={args.resources}  backend={size / 1e6:.0f} MB "
                   f"(built in {build_s:.0f} s)")

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -66,11 +66,11 @@ def _root(
 
 
 # -- common options ----------------------------------------------------------------------------
-BackendOpt = Annotated[Optional[str], typer.Option(
+BackendOpt = Annotated[str | None, typer.Option(
     "--backend", help="Backend URL (file://DIR, s3://BUCKET/PREFIX). Default: $PULUMI_BACKEND_URL, "
                       "then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
 CwdOpt = Annotated[Path, typer.Option("--cwd", help="Project directory (where Pulumi.yaml is).")]
-ProjectOpt = Annotated[Optional[str], typer.Option(
+ProjectOpt = Annotated[str | None, typer.Option(
     "--project", help="Pulumi project, needed only when the backend holds this stack in several projects.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/cli.md).")]
 MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (for a CI job summary or PR comment).")]
@@ -176,7 +176,7 @@ def rollback_cmd(
 def history_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Show at most N versions.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N versions.")] = None,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -263,7 +263,7 @@ def mark_cmd(
 def verify_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait (default: from the stack's health config).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default: from the stack's health config).")] = None,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,

@@ -16,8 +16,8 @@ from rollback.errors import StateError, TargetError, VersionNotFound
 from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.state.codec import decompress, parse_deployment, read_update_info
 from rollback.state.diy import DiyBackend, HistoryFile
-from rollback.state.store import NotFoundInStore
 from rollback.state.secrets import SecretBox, passphrase_from_env
+from rollback.state.store import NotFoundInStore
 
 
 def _int(value: Any) -> int | None:

@@ -20,7 +20,7 @@ from rollback.actions.context import Context
 from rollback.actions.history import History
 from rollback.actions.preview import Preview
 from rollback.actions.rollback import Rollback
-from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, OperationFailed, Refused, RollbackError
+from rollback.errors import EXIT_FAILED, EXIT_REFUSED, OperationFailed, Refused
 from rollback.records import Records
 from tests.paths import EXAMPLES, FIXTURES
 from tests.support.fake_engine import FakeEngine

@@ -13,31 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from rollback.cli import app, main
+from rollback.cli import main
 from tests.support.backends import (
     EXAMPLE_PASSPHRASE,
     PASSPHRASE,
     ShopBackend,
+    cli,
     copy_example,
     invoke_json,
     isolate_env,
+    one_error_line,
 )
-
-runner = CliRunner()
-
-
-def cli(*args: str) -> Any:
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+
 import pytest
 import zstandard
 
 from rollback.errors import StateError
-from tests.paths import FIXTURES
 from rollback.state.codec import parse_deployment
 from rollback.state.values import UNKNOWN, Asset, Secret, decode
-
+from tests.paths import FIXTURES
 
 
 def fixture(name: str) -> bytes:

@@ -15,36 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from rollback.cli import app
 from tests.support.backends import (
     EXAMPLE_PASSPHRASE,
     PASSPHRASE,
     ShopBackend,
+    cli,
     copy_example,
     invoke_json,
     isolate_env,
+    one_error_line,
 )
-
-runner = CliRunner()
 
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
                 "resource_changes", "has_checkpoint"}
 TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "warnings"}
 
 
-def cli(*args: str) -> Any:
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def one_error_line(result: Any) -> str:
-    """The single `error: ...` line of a run that exited 2 (bad input), with no traceback anywhere."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rollback.actions.context import Context
-from rollback.actions.rollback import interactive
+from rollback.actions.rollback import ask, interactive
 from rollback.engine import Engine, PlanUnsupported, StackSpec
 from rollback.errors import EXIT_FAILED, EXIT_OK, BadInput, OperationFailed, Refused, RollbackError
 from rollback.models import Mark
@@ -108,16 +108,8 @@ class Deploy:
             print(text, file=self.out, flush=True)
 
     def _ask(self, question: str) -> bool:
-        if self.yes:
-            return True
-        if not self.is_interactive():
-            raise Refused("not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to deploy "
-                          "non-interactively")
-        if self.confirm is not None:
-            return self.confirm(question)
-        import typer
-
-        return bool(typer.confirm(question, default=False))
+        return ask(question, yes=self.yes, what="deploy", is_interactive=self.is_interactive,
+                   confirm=self.confirm)
 
     def _config(self, stack: str) -> tuple[Path, dict[str, Any], str | None]:
         from rollback.config import read_project_file

@@ -98,9 +98,8 @@ class Preview:
 
     def _replay(self, plan: Plan, secrets: Any) -> None:
         """Plan the replay of the target and rehearse it under the SDK's mock runtime."""
-        from rollback.replay import build_replay_program, rehearse
-
         from rollback.errors import SecretsError
+        from rollback.replay import build_replay_program, rehearse
 
         ref = plan.history.ref
         try:

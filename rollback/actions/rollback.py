@@ -41,6 +41,21 @@ def interactive(environ: dict[str, str] | None = None) -> bool:
         return False
 
 
+def ask(question: str, *, yes: bool, what: str, is_interactive: Callable[[], bool] = interactive,
+        confirm: Callable[[str], bool] | None = None) -> bool:
+    """One confirmation: --yes skips it; no terminal (or CI=true) refuses; else a prompt."""
+    if yes:
+        return True
+    if not is_interactive():
+        raise Refused(f"not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to {what} "
+                      f"non-interactively")
+    if confirm is not None:
+        return confirm(question)
+    import typer
+
+    return bool(typer.confirm(question, default=False))
+
+
 def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list[str]]:
     """What refuses this rollback (reasons) and what was allowed by a flag (notes)."""
     reasons: list[str] = []
@@ -115,16 +130,8 @@ class Rollback:
             print(render.to_json(data), file=self.out, flush=True)
 
     def _ask(self, question: str) -> bool:
-        if self.yes:
-            return True
-        if not self.is_interactive():
-            raise Refused("not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to roll back "
-                          "non-interactively")
-        if self.confirm is not None:
-            return self.confirm(question)
-        import typer
-
-        return bool(typer.confirm(question, default=False))
+        return ask(question, yes=self.yes, what="roll back", is_interactive=self.is_interactive,
+                   confirm=self.confirm)
 
     # -- the story ----------------------------------------------------------------------------
     def run(self, stack: str, target: str) -> int:
@@ -147,7 +154,7 @@ class Rollback:
                       f"v{plan.resolution.target.number}")
             return EXIT_OK
 
-        from rollback.engine import AutomationEngine, cli_available, INSTALL_HINT
+        from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
         from rollback.errors import EngineUnavailable
 
         engine = self.engine

@@ -216,9 +216,8 @@ class S3Store:
         paginator = self.client.get_paginator("list_objects_v2")
         pagination = {"PageSize": self.page_size} if self.page_size else {}
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=folder, Delimiter="/",
-                                           PaginationConfig=pagination):
-                yield page
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=folder, Delimiter="/",
+                                           PaginationConfig=pagination)
         except self._errors() as exc:
             self._fail(exc, action=action, key=key)
 

@@ -205,3 +205,21 @@ def isolate_env(monkeypatch: Any, home: Path, *, passphrase: str | None = None) 
     monkeypatch.setenv("PULUMI_HOME", str(home))
     if passphrase is not None:
         monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", passphrase)
+
+
+def cli(*args: str) -> Any:
+    """Run the CLI app in process (Typer's CliRunner), exceptions not caught."""
+    from typer.testing import CliRunner
+
+    from rollback.cli import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def one_error_line(result: Any) -> str:
+    """The single `error: ...` line of a run that exited 2 (bad input), with no traceback anywhere."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[0]

@@ -28,7 +28,14 @@ from rollback.engine import ConcurrentUpdate, PlanUnsupported, StackSpec
 from rollback.errors import OperationFailed
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
 from tests.support.pulumi_writer import (
-    DiyBackend, PendingSecret, SecretEncrypter, comparable, deployment, provider_ref, resource, secret,
+    DiyBackend,
+    PendingSecret,
+    SecretEncrypter,
+    comparable,
+    deployment,
+    provider_ref,
+    resource,
+    secret,
 )
 
 STACK_TYPE = "pulumi:pulumi:Stack"
