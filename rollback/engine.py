@@ -88,20 +88,29 @@ class AutomationEngine:
                 stack = auto.select_stack(stack_name=stack_name, work_dir=str(spec.work_dir), opts=opts)
             if spec.config_file is not None:
                 return _AutomationStack(stack, config_file=str(spec.config_file))
-            config = {}
-            for key, value in spec.config.items():
-                if isinstance(value, dict) and set(value) == {"secure"}:
-                    config[key] = auto.StackSettingsSecureConfigValue(secure=value["secure"])
-                else:
-                    config[key] = value
-            stack.workspace.save_stack_settings(stack_name, auto.StackSettings(
-                secrets_provider=spec.secrets_provider if spec.secrets_provider not in (None, "passphrase") else None,
-                encryption_salt=spec.encryption_salt, encrypted_key=spec.encrypted_key, config=config))
+            stack.workspace.save_stack_settings(stack_name, stack_settings(spec))
         except FileNotFoundError as exc:
             raise EngineUnavailable(INSTALL_HINT) from exc
         except auto.errors.CommandError as exc:
             raise translate(exc, f"selecting stack {stack_name}") from exc
         return _AutomationStack(stack)
+
+
+def stack_settings(spec: StackSpec) -> Any:
+    """The ``Pulumi.<stack>.yaml`` settings for a replay: the target's recorded config, secure values as the
+    ciphertexts they were recorded with, and the stack's own encryption salt / key (nothing is decrypted)."""
+    from pulumi.automation import StackSettings
+    from pulumi.automation._stack_settings import StackSettingsSecureConfigValue
+
+    config: dict[str, Any] = {}
+    for key, value in spec.config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = StackSettingsSecureConfigValue(secure=value["secure"])
+        else:
+            config[key] = value
+    provider = spec.secrets_provider if spec.secrets_provider not in (None, "passphrase") else None
+    return StackSettings(secrets_provider=provider, encryption_salt=spec.encryption_salt,
+                         encrypted_key=spec.encrypted_key, config=config)
 
 
 class _AutomationStack:
