@@ -129,7 +129,7 @@ class StackHistory:
             end_time=_int(info.get("endTime")),
             message=str(info.get("message") or ""),
             environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
-            config=info.get("config") if isinstance(info.get("config"), dict) else {},
+            config=dict(info["config"]) if isinstance(info.get("config"), dict) else {},
             resource_changes={str(k): int(v) for k, v in (info.get("resourceChanges") or {}).items()
                               if isinstance(v, (int, float))},
             has_checkpoint=hf.checkpoint_key is not None,

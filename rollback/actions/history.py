@@ -36,7 +36,7 @@ class History:
 
         rollbacks = {r.get("new_version_key"): r for r in Records(self.ctx.backend, h.ref).all()
                      if r.get("kind") == "rollback" and r.get("new_version_key")}
-        versions = []
+        versions: list[dict[str, Any]] = []
         for v in h.newest_first():
             if self.limit is not None and len(versions) >= self.limit:
                 break

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 from rollback.actions.context import Context
 from rollback.errors import BadInput, RollbackError
@@ -22,7 +22,7 @@ def _on_round(stream: IO[str] | None) -> Any:
         return None
     from rollback.actions.verify import ProgressPrinter
 
-    return ProgressPrinter(stream)
+    return ProgressPrinter(cast(TextIO, stream))
 
 
 def _stack_config(ctx: Context, stack: str) -> tuple[dict[str, Any] | None, str]:

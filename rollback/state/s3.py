@@ -14,6 +14,7 @@ names the bucket and prefix; callers never see a botocore exception. boto3 is im
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -248,7 +249,7 @@ class S3Store:
                 out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime))
         return out
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         folder = self._folder(prefix)
         names = set()
         for page in self._pages(folder, action="list", key=prefix):

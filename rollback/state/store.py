@@ -7,6 +7,7 @@ An S3 store (``s3://bucket/prefix``) implements the same four methods; the layou
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,11 @@ class Store(Protocol):
 
     def read(self, key: str) -> bytes: ...
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> builtins.list[Entry]:
         """Entries directly below ``prefix`` (a folder key), files only."""
         ...
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         """Names of the folders directly below ``prefix``."""
         ...
 
@@ -62,7 +63,7 @@ class FileStore:
         except IsADirectoryError as exc:
             raise NotFoundInStore(key) from exc
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> builtins.list[Entry]:
         out: list[Entry] = []
         try:
             with os.scandir(self._path(prefix)) as it:
@@ -75,7 +76,7 @@ class FileStore:
             return []
         return out
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         try:
             with os.scandir(self._path(prefix)) as it:
                 return sorted(de.name for de in it if de.is_dir())
