@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rollback.config import BackendChoice, choose_backend, open_backend
 from rollback.history import StackHistory
 from rollback.state.diy import DiyBackend
 from rollback.state.secrets import passphrase_from_env
+
+if TYPE_CHECKING:
+    from rollback.state.cloud import CloudBackend
 
 
 @dataclass
@@ -18,7 +22,8 @@ class Context:
     backend_flag: str | None = None
     project: str | None = None
     passphrase: Callable[[], str | None] = passphrase_from_env
-    _backend: DiyBackend | None = None
+    records_url: str | None = None   # Cloud backends: where full audit records go (else $INFRA_ROLLBACK_RECORDS)
+    _backend: DiyBackend | CloudBackend | None = None
     _choice: BackendChoice | None = None
 
     @property
@@ -28,9 +33,9 @@ class Context:
         return self._choice
 
     @property
-    def backend(self) -> DiyBackend:
+    def backend(self) -> DiyBackend | CloudBackend:
         if self._backend is None:
-            self._backend = open_backend(self.choice, self.cwd)
+            self._backend = open_backend(self.choice, self.cwd, records_url=self.records_url)
         return self._backend
 
     def history(self, stack: str) -> StackHistory:

@@ -1,0 +1,642 @@
+"""Pulumi Cloud (and self-hosted Pulumi Service) backends, read through the Pulumi CLI.
+
+:class:`CloudBackend` offers what :class:`~rollback.history.StackHistory` needs from a DIY backend
+(``history_files``, ``read``, ``describe``, ``stack_file_key``, ``locks``, ``records_prefix`` and a
+``store`` for our own marks and records), so the history, target resolution, preview, diff and mark
+code runs unchanged on Pulumi Cloud. Every Pulumi CLI command goes through ``pulumi.automation``:
+``LocalWorkspace`` for tags, ``whoami`` and ``org get-default``, and the Automation API's own command
+runner (``PulumiCommand.run``) for ``stack history --json`` and ``stack export [--version N]
+--show-secrets``, which the Automation API has no method for. Never a hand-written subprocess.
+
+How Cloud maps onto the DIY contracts:
+
+- Versions are Cloud's own update versions (from 1). ``history_files`` costs one ``stack history``
+  call (page 1, ``--page-size`` always given): the newest entry's ``version`` says how many there
+  are. An entry's metadata is read when asked for, fetching only the page that holds it.
+- Checkpoints are ``stack export --version N --show-secrets`` envelopes (secrets come back as
+  plaintext secret values, which :class:`~rollback.state.values.Secret` holds and never prints).
+  One export per checkpoint a decision needs. The current state is ``stack export --show-secrets``;
+  on Cloud every state change (update, refresh, destroy, import, state edits) is a new version, so
+  the newest version's checkpoint *is* the current state and is never exported twice.
+- Locks: Cloud has none to read. An update in progress shows as the newest version's
+  ``in-progress`` result (reported like a lock) and, at apply time, as a ``ConcurrentUpdateError``.
+- Marks are stack tags ``infra-rollback.mark.v<N>`` = ``good`` | ``bad`` (and, when there is a reason,
+  ``infra-rollback.reason.v<N>``). Audit records go to the records location the user chose
+  (``INFRA_ROLLBACK_RECORDS``: a ``file://`` directory or ``s3://`` prefix); without one, a compact
+  summary of the last rollback (deploy) is kept in the stack tag ``infra-rollback.last-rollback``
+  (``-deploy``) and a one-line warning says that full records need a records location.
+- Stack config secrets: ``stack history --json`` never shows their ciphertext (and we never ask for
+  plaintext), so a secret config key appears in a version's config as ``{"secure": "[secret]"}``
+  (:data:`UNREVEALED`), a placeholder that fails loudly if anything tries to decrypt it.
+
+Tests inject a recorded CLI: ``CloudBackend(url, command=fake)`` or, around a whole CLI run,
+``with use_pulumi_command(fake): ...`` (a documented seam, like httpx's ``MockTransport``). A fake
+needs ``PulumiCommand``'s ``run(args, cwd, additional_env, on_output=None, on_error=None)`` and
+``version``. ``pulumi.automation`` is imported only when a Cloud backend is actually read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as _dt
+import json
+import re
+import shutil
+import sys
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from rollback.config import RECORDS_ENV
+from rollback.errors import BadInput, EngineUnavailable, StackNotFound, StateError
+from rollback.models import StackRef
+from rollback.state.diy import RECORDS_DIR, HistoryFile
+from rollback.state.store import Entry, NotFoundInStore, Store
+
+__all__ = ["CloudBackend", "CloudStore", "PulumiRunner", "use_pulumi_command", "DEFAULT_PAGE_SIZE",
+           "MARK_TAG", "REASON_TAG", "SUMMARY_TAG", "UNREVEALED", "RECORDS_ENV"]
+
+DEFAULT_PAGE_SIZE = 20
+MARK_TAG = "infra-rollback.mark.v{n}"
+REASON_TAG = "infra-rollback.reason.v{n}"
+SUMMARY_TAG = "infra-rollback.last-{kind}"
+UNREVEALED = "[secret]"
+TAG_VALUE_MAX = 256          # bytes; the Pulumi Service refuses longer tag values
+
+_MARK_RE = re.compile(r"infra-rollback\.mark\.v(\d+)")
+_SUMMARY_RE = re.compile(r"infra-rollback\.last-([a-z0-9-]+)")
+_KEY_RE = re.compile(r"cloud:(?P<fq>[^@]+)@(?:current|v(?P<n>\d+)/(?P<what>info|checkpoint|update))")
+_OWN_RE = re.compile(rf"{re.escape(RECORDS_DIR)}/(?P<org>[^/]+)/(?P<project>[^/]+)/(?P<stack>[^/]+)"
+                     rf"/(?P<rest>marks\.json|records(?:/(?P<name>.*))?)")
+_SUMMARY_FILE = "{kind}-summary.stack-tag.json"
+
+T = TypeVar("T")
+
+
+class PulumiRunner(Protocol):
+    """What infra-rollback needs of ``pulumi.automation.PulumiCommand`` (a test double offers the same)."""
+
+    version: Any
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
+            on_output: Callable[[str], Any] | None = None,
+            on_error: Callable[[str], Any] | None = None) -> Any: ...
+
+
+_OVERRIDE: contextvars.ContextVar[PulumiRunner | None] = contextvars.ContextVar(
+    "infra_rollback_pulumi_command", default=None)
+
+
+@contextlib.contextmanager
+def use_pulumi_command(command: PulumiRunner) -> Iterator[None]:
+    """Inside this block, every :class:`CloudBackend` opened without an explicit ``command`` runs its
+    Pulumi commands through ``command`` instead of the ``pulumi`` on PATH (for tests of the whole CLI)."""
+    token = _OVERRIDE.set(command)
+    try:
+        yield
+    finally:
+        _OVERRIDE.reset(token)
+
+
+@dataclass
+class _Listing:
+    """What one ``stack history`` listing told us: the newest version and the entries read so far."""
+
+    newest: int
+    entries: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pages: set[int] = field(default_factory=set)
+
+
+class CloudBackend:
+    """A Pulumi Cloud / Pulumi Service backend, read through the Pulumi CLI (see the module docstring)."""
+
+    def __init__(self, url: str, *, command: PulumiRunner | None = None, records: Store | None = None,
+                 records_url: str | None = None, project_dir: Path | None = None,
+                 page_size: int = DEFAULT_PAGE_SIZE, origin: str = "--backend",
+                 warn: Callable[[str], None] | None = None) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.url = url
+        self.origin = origin
+        self.records = records
+        self.records_url = records_url
+        self.project_dir = project_dir
+        self.page_size = page_size
+        self.store = CloudStore(self)
+        self._command = command
+        self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._warned: set[str] = set()
+        self._ws: Any = None
+        self._default_org: str | None = None
+        self._orgs: dict[StackRef, str] = {}
+        self._listings: dict[str, _Listing] = {}
+        self._current: dict[str, bytes] = {}
+        self._tags: dict[str, dict[str, str]] = {}
+
+    # -- the CLI, through pulumi.automation ----------------------------------------------------
+    def where(self) -> str:
+        """``Pulumi Cloud backend URL (from ORIGIN)`` for messages; says so when it is only the default."""
+        if self.origin == "default":
+            return (f"Pulumi Cloud backend {self.url} (the default: no --backend, PULUMI_BACKEND_URL, "
+                    f"backend.url in Pulumi.yaml or `pulumi login`)")
+        return f"Pulumi Cloud backend {self.url} (from {self.origin})"
+
+    def _no_cli_message(self) -> str:
+        from rollback.engine import INSTALL_HINT
+
+        hint = INSTALL_HINT.partition("; `--preview` works without it")[0]
+        return f"{hint}; the {self.where()} is read through it, even for --preview; file:// and s3:// backends work without it"
+
+    def _workspace(self) -> Any:
+        if self._ws is None:
+            command = self._command or _OVERRIDE.get()
+            if command is None:
+                from rollback.engine import cli_available
+
+                if not cli_available():
+                    raise EngineUnavailable(self._no_cli_message())
+            from pulumi import automation as auto
+
+            if command is None:
+                try:
+                    command = auto.PulumiCommand()
+                except FileNotFoundError as exc:
+                    raise EngineUnavailable(self._no_cli_message()) from exc
+                except Exception as exc:  # InvalidVersionError, a CLI that cannot print its version
+                    raise EngineUnavailable(f"the Pulumi CLI on PATH cannot be used for {self.url}: "
+                                            f"{_first_line(str(exc))}") from exc
+            work_dir = tempfile.mkdtemp(prefix="infra-rollback-cloud-")
+            weakref.finalize(self, shutil.rmtree, work_dir, True)
+            runner: Any = command
+            self._ws = auto.LocalWorkspace(
+                work_dir=work_dir, pulumi_command=runner,
+                env_vars={"PULUMI_BACKEND_URL": self.url, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+        return self._ws
+
+    def _call(self, what: str, fq: str | None, fn: Callable[[], T], *, error: type[BadInput] = BadInput) -> T:
+        """Run ``fn`` (one CLI command); translate what can go wrong into our errors, stdout never included."""
+        from pulumi.automation import errors as auto_errors
+
+        try:
+            return fn()
+        except FileNotFoundError as exc:
+            raise EngineUnavailable(self._no_cli_message()) from exc
+        except auto_errors.StackNotFoundError as exc:
+            raise StackNotFound(f"stack '{fq}' not found in the {self.where()}") from exc
+        except auto_errors.CommandError as exc:
+            raise error(f"{self.where()}: `pulumi {what}` failed: {_stderr_line(exc)}") from exc
+
+    def _run(self, what: str, fq: str, args: list[str], *, error: type[BadInput] = BadInput) -> str:
+        ws = self._workspace()
+        result = self._call(what, fq, lambda: ws.pulumi_command.run(list(args), ws.work_dir, dict(ws.env_vars)),
+                            error=error)
+        return str(result.stdout)
+
+    # -- stacks -------------------------------------------------------------------------------
+    def default_org(self) -> str:
+        """The organization a stack name without one belongs to: ``pulumi org get-default``, else the user."""
+        if self._default_org is None:
+            ws = self._workspace()
+            try:
+                org = str(self._call("org get-default", None, ws.org_get_default)).strip()
+            except BadInput:
+                org = ""  # an older CLI without `org get-default`: fall back to the user
+            if not org or " " in org:  # "No Default Org Specified"
+                org = str(self._call("whoami", None, ws.who_am_i).user).strip()
+            if not org:
+                raise BadInput(f"backend {self.url}: `pulumi whoami` named no user: pass org/project/stack")
+            self._default_org = org
+        return self._default_org
+
+    def _default_project(self) -> str | None:
+        if self.project_dir is None:
+            return None
+        from rollback.config import read_project_file
+
+        doc = read_project_file(self.project_dir) or {}
+        name = doc.get("name")
+        return str(name) if name else None
+
+    def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
+        """``org/project/stack``, ``project/stack`` (not the pulumi CLI's org/stack), or ``stack`` (project from
+        ``--project`` or the Pulumi.yaml in ``--cwd``; org from ``pulumi org get-default`` / ``whoami``).
+        Makes no request for a fully qualified name; a missing stack is reported by its first read."""
+        parts = name.split("/")
+        if len(parts) > 3 or not all(parts):
+            raise BadInput(f"'{name}' is not a stack name (use stack, project/stack or org/project/stack)")
+        org: str | None = None
+        if len(parts) == 3:
+            org, proj, stack = parts
+        elif len(parts) == 2:
+            proj, stack = parts
+        else:
+            stack = parts[0]
+            found = project or self._default_project()
+            if not found:
+                where = f" in {self.project_dir}" if self.project_dir else ""
+                raise BadInput(f"stack '{name}' in the {self.where()}: which project? Name it (project/{name} or "
+                               f"org/project/{name}), pass --project, or run where the project's Pulumi.yaml is "
+                               f"(none found{where})")
+            proj = found
+        ref = StackRef(proj, stack)
+        self._orgs[ref] = org or self.default_org()
+        return ref
+
+    def qualified_name(self, ref: StackRef) -> str:
+        """``org/project/stack``, as the Pulumi CLI and the Automation API want it."""
+        org = self._orgs.get(ref) or self.default_org()
+        return f"{org}/{ref.project}/{ref.name}"
+
+    def org_of(self, ref: StackRef) -> str:
+        return self._orgs.get(ref) or self.default_org()
+
+    # -- history ------------------------------------------------------------------------------
+    def _history_page(self, fq: str, page: int) -> list[dict[str, Any]]:
+        out = self._run("stack history", fq, ["stack", "history", "--json", "--page-size", str(self.page_size),
+                                                "--page", str(page), "--stack", fq])
+        try:
+            doc = json.loads(out) if out.strip() else []
+        except ValueError as exc:
+            raise StateError(f"backend {self.url}: `pulumi stack history --json` for {fq} printed no JSON") from exc
+        if not isinstance(doc, list) or not all(isinstance(e, dict) for e in doc):
+            raise StateError(f"backend {self.url}: `pulumi stack history --json` for {fq} is not a list of updates")
+        return doc
+
+    def _version_of(self, entry: Mapping[str, Any], fq: str) -> int:
+        v = entry.get("version")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise StateError(f"backend {self.url}: `pulumi stack history --json` for {fq} gives no version numbers "
+                             f"(an old Pulumi CLI?): upgrade the Pulumi CLI")
+        return v
+
+    def history_files(self, ref: StackRef) -> list[HistoryFile]:
+        """Versions 1..newest (one ``stack history`` call: page 1). A fresh listing each call."""
+        fq = self.qualified_name(ref)
+        self._current.pop(fq, None)
+        entries = self._history_page(fq, 1)
+        if not entries:
+            self._listings[fq] = _Listing(0, pages={1})
+            return []
+        listing = _Listing(max(self._version_of(e, fq) for e in entries), pages={1})
+        for e in entries:
+            listing.entries[self._version_of(e, fq)] = e
+        self._listings[fq] = listing
+        return [HistoryFile(n, f"cloud:{fq}@v{n}/info", f"cloud:{fq}@v{n}/checkpoint")
+                for n in range(1, listing.newest + 1)]
+
+    def _listing(self, fq: str) -> _Listing:
+        listing = self._listings.get(fq)
+        if listing is None:
+            org, project, stack = fq.split("/")
+            self._orgs.setdefault(StackRef(project, stack), org)
+            self.history_files(StackRef(project, stack))
+            listing = self._listings[fq]
+        return listing
+
+    def _entry(self, fq: str, n: int) -> dict[str, Any] | None:
+        """History entry ``n``, fetching only the page that holds it (pages are newest first)."""
+        listing = self._listing(fq)
+        if n in listing.entries:
+            return listing.entries[n]
+        page = (listing.newest - n) // self.page_size + 1
+        for _ in range(4):  # new updates since the listing shift the pages: look at the neighbours
+            if page < 1 or page in listing.pages:
+                break
+            entries = self._history_page(fq, page)
+            listing.pages.add(page)
+            versions = [self._version_of(e, fq) for e in entries]
+            listing.entries.update(zip(versions, entries))
+            if n in listing.entries or not entries:
+                break
+            page = page + 1 if min(versions) > n else page - 1
+        return listing.entries.get(n)
+
+    def update_info(self, fq: str, n: int) -> dict[str, Any]:
+        """History entry ``n`` as a DIY UpdateInfo (``startTime``/``endTime`` in unix seconds)."""
+        entry = self._entry(fq, n)
+        if entry is None:
+            return {"kind": "unknown", "result": "", "message": "(not in the Pulumi Cloud history)", "version": n}
+        config: dict[str, Any] = {}
+        for key, value in (entry.get("config") or {}).items():
+            if not isinstance(value, dict):
+                config[str(key)] = value
+            elif value.get("secret"):
+                config[str(key)] = {"secure": UNREVEALED}
+            elif "objectValue" in value:
+                config[str(key)] = value["objectValue"]
+            else:
+                config[str(key)] = value.get("value", "")
+        env = entry.get("environment") or {}
+        return {
+            "kind": str(entry.get("kind") or ""),
+            "result": str(entry.get("result") or ""),
+            "startTime": _unix(entry.get("startTime")),
+            "endTime": _unix(entry.get("endTime")),
+            "message": str(entry.get("message") or ""),
+            "environment": {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+            "config": config,
+            "resourceChanges": dict(entry.get("resourceChanges") or {}),
+            "version": n,
+        }
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def stack_file_key(self, ref: StackRef) -> str:
+        return f"cloud:{self.qualified_name(ref)}@current"
+
+    def _export(self, fq: str, version: int | None) -> bytes:
+        args = ["stack", "export", "--show-secrets", "--stack", fq]
+        if version is not None:
+            args += ["--version", str(version)]
+        what = "stack export" + (f" --version {version}" if version is not None else "")
+        return self._run(what, fq, args, error=StateError).encode("utf-8")
+
+    def _current_bytes(self, fq: str) -> bytes:
+        if fq not in self._current:
+            self._current[fq] = self._export(fq, None)
+        return self._current[fq]
+
+    def read(self, key: str) -> bytes:
+        m = _KEY_RE.fullmatch(key)
+        if not m:
+            raise StateError(f"backend {self.url}: no such thing to read ({key})")
+        fq = m["fq"]
+        if m["n"] is None:
+            return self._current_bytes(fq)
+        n = int(m["n"])
+        if m["what"] == "info":
+            return json.dumps(self.update_info(fq, n)).encode()
+        if m["what"] == "checkpoint":
+            # The newest version's checkpoint is the current state on Cloud: export it once.
+            if n == self._listing(fq).newest:
+                return self._current_bytes(fq)
+            return self._export(fq, n)
+        raise StateError(f"backend {self.url}: no such thing to read ({key})")
+
+    def describe(self, key: str) -> str:
+        m = _KEY_RE.fullmatch(key)
+        if not m:
+            return f"{self.url.rstrip('/')}/{key}"
+        fq, n = m["fq"], m["n"]
+        if n is None:
+            return f"{self.url} stack {fq} (current state, `pulumi stack export`)"
+        if m["what"] == "checkpoint":
+            return f"{self.url} stack {fq} v{n} (`pulumi stack export --version {n}`)"
+        if m["what"] == "update":
+            return f"{self.url} stack {fq} v{n}, an update in progress (Pulumi Cloud has no lock files)"
+        return f"{self.url} stack {fq} v{n} (`pulumi stack history`)"
+
+    # -- locks --------------------------------------------------------------------------------
+    def locks(self, ref: StackRef) -> list[tuple[Entry, dict[str, Any]]]:
+        """Cloud keeps no lock files: the newest version ``in-progress`` (as of the last listing) is reported
+        as a lock; one that starts later surfaces at apply time as a ConcurrentUpdateError."""
+        fq = self.qualified_name(ref)
+        listing = self._listing(fq)
+        entry = listing.entries.get(listing.newest)
+        if not entry or entry.get("result") != "in-progress":
+            return []
+        raw_env = entry.get("environment")
+        env: dict[str, Any] = raw_env if isinstance(raw_env, dict) else {}
+        who = env.get("git.author") or env.get("git.committer") or "someone"
+        started = _unix(entry.get("startTime"))
+        since = (_dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+                 if started is not None else "?")
+        return [(Entry(f"cloud:{fq}@v{listing.newest}/update", 0, float(started or 0)),
+                 {"username": who, "hostname": urlsplit(self.url).netloc or self.url, "pid": f"update v{listing.newest}",
+                  "timestamp": since})]
+
+    # -- our own marks and records --------------------------------------------------------------
+    def records_prefix(self, ref: StackRef) -> str:
+        return f"{RECORDS_DIR}/{self.org_of(ref)}/{ref.project}/{ref.name}"
+
+    def tags(self, fq: str) -> dict[str, str]:
+        if fq not in self._tags:
+            ws = self._workspace()
+            found = self._call("stack tag ls", fq, lambda: ws.list_tags(fq))
+            self._tags[fq] = {str(k): str(v) for k, v in dict(found or {}).items()}
+        return self._tags[fq]
+
+    def set_tag(self, fq: str, name: str, value: str) -> None:
+        ws = self._workspace()
+        arg = " " + value if value.startswith("-") else value  # never read as a flag by the CLI
+        self._call("stack tag set", fq, lambda: ws.set_tag(fq, name, arg))
+        self.tags(fq)[name] = value
+
+    def remove_tag(self, fq: str, name: str) -> None:
+        ws = self._workspace()
+        self._call("stack tag rm", fq, lambda: ws.remove_tag(fq, name))
+        self.tags(fq).pop(name, None)
+
+    def marks_document(self, fq: str) -> bytes:
+        """The stack's mark tags as the ``marks.json`` document :class:`~rollback.history.Marks` reads."""
+        tags = self.tags(fq)
+        marks: dict[str, dict[str, Any]] = {}
+        for name, value in tags.items():
+            m = _MARK_RE.fullmatch(name)
+            if m and value.strip() in ("good", "bad"):
+                n = int(m.group(1))
+                marks[str(n)] = {"mark": value.strip(), "version": n,
+                                 "reason": tags.get(REASON_TAG.format(n=n), "").strip()}
+        return json.dumps({"version": 1, "marks": marks}, sort_keys=True).encode()
+
+    def write_marks(self, fq: str, data: bytes) -> None:
+        """Turn a ``marks.json`` document into tag changes: only the tags that differ are set or removed."""
+        try:
+            doc = json.loads(data)
+            wanted = {int(k): v for k, v in (doc.get("marks") or {}).items()}
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise StateError(f"backend {self.url}: stack {fq}: not a marks document") from exc
+        tags = dict(self.tags(fq))
+        for n, entry in sorted(wanted.items()):
+            mark = str(entry.get("mark") or "")
+            if mark not in ("good", "bad"):
+                continue
+            reason = _fit(str(entry.get("reason") or "").strip())
+            if tags.get(MARK_TAG.format(n=n), "").strip() != mark:
+                self.set_tag(fq, MARK_TAG.format(n=n), mark)
+            reason_tag = REASON_TAG.format(n=n)
+            if reason and tags.get(reason_tag, "").strip() != reason:
+                self.set_tag(fq, reason_tag, reason)
+            elif not reason and reason_tag in tags:
+                self.remove_tag(fq, reason_tag)
+        for name in tags:
+            m = _MARK_RE.fullmatch(name)
+            if m and int(m.group(1)) not in wanted:
+                self.remove_tag(fq, name)
+                if REASON_TAG.format(n=int(m.group(1))) in tags:
+                    self.remove_tag(fq, REASON_TAG.format(n=int(m.group(1))))
+
+    def write_summary(self, fq: str, data: bytes) -> None:
+        """No records location: keep a compact summary of the record in a stack tag, and say so once."""
+        try:
+            record = json.loads(data)
+        except ValueError as exc:
+            raise StateError(f"backend {self.url}: stack {fq}: not an audit record") from exc
+        kind = re.sub(r"[^a-z0-9-]", "-", str(record.get("kind") or "record").lower())[:20]
+        tag = SUMMARY_TAG.format(kind=kind)
+        self.set_tag(fq, tag, _summary_value(record))
+        if tag not in self._warned:
+            self._warned.add(tag)
+            self._warn(f"warning: no records location for Pulumi Cloud stack {fq}: kept only a summary in its stack "
+                       f"tag {tag}; set {RECORDS_ENV} to a file:// or s3:// location for full audit records")
+
+    def summary_records(self, fq: str) -> dict[str, dict[str, Any]]:
+        """The summaries kept in stack tags, as (partial) audit records, by kind."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, value in self.tags(fq).items():
+            m = _SUMMARY_RE.fullmatch(name)
+            if not m:
+                continue
+            try:
+                s = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(s, dict):
+                out[m.group(1)] = _expand_summary(s, m.group(1), name)
+        return out
+
+
+class CloudStore:
+    """The :class:`~rollback.state.store.Store` that :class:`~rollback.history.Marks` and
+    :class:`~rollback.records.Records` use on Cloud: ``.../marks.json`` maps onto stack tags, ``.../records/``
+    onto the records location (or the summary tag). Nothing else can be read or written."""
+
+    def __init__(self, backend: CloudBackend) -> None:
+        self.backend = backend
+        self.url = backend.url
+
+    @staticmethod
+    def _parse(key: str) -> tuple[str, str, str | None] | None:
+        m = _OWN_RE.fullmatch(key.rstrip("/"))
+        if not m:
+            return None
+        return f"{m['org']}/{m['project']}/{m['stack']}", m["rest"], m["name"]
+
+    def read(self, key: str) -> bytes:
+        parsed = self._parse(key)
+        if parsed is None:
+            raise NotFoundInStore(key)
+        fq, rest, name = parsed
+        if rest == "marks.json":
+            return self.backend.marks_document(fq)
+        if self.backend.records is not None:
+            return self.backend.records.read(key)
+        for kind, record in self.backend.summary_records(fq).items():
+            if name == _SUMMARY_FILE.format(kind=kind):
+                return json.dumps(record, sort_keys=True).encode()
+        raise NotFoundInStore(key)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        if self.backend.records is not None and self._parse(prefix) is not None:
+            return self.backend.records.list_dirs(prefix)
+        return []
+
+    def list(self, prefix: str) -> list[Entry]:
+        parsed = self._parse(prefix)
+        if parsed is None or parsed[1] != "records":
+            return []
+        if self.backend.records is not None:
+            return self.backend.records.list(prefix)
+        base = prefix.rstrip("/")
+        return [Entry(f"{base}/{_SUMMARY_FILE.format(kind=kind)}", 0, 0.0)
+                for kind in sorted(self.backend.summary_records(parsed[0]))]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.read(key)
+        except NotFoundInStore:
+            return False
+        return True
+
+    def write(self, key: str, data: bytes) -> None:
+        parsed = self._parse(key)
+        if parsed is None or (parsed[1] != "marks.json" and not parsed[2]):
+            raise StateError(f"backend {self.url}: infra-rollback writes only its marks and records, not {key}")
+        fq, rest, _ = parsed
+        if rest == "marks.json":
+            self.backend.write_marks(fq, data)
+        elif self.backend.records is not None:
+            self.backend.records.write(key, data)
+        else:
+            self.backend.write_summary(fq, data)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _unix(value: Any) -> int | None:
+    """The CLI's ``2025-10-09T10:00:00.000Z`` (RFC 3339, UTC) -> unix seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    return int(t.timestamp())
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return "unknown error"
+
+
+def _stderr_line(exc: BaseException) -> str:
+    """The first error line of a failed command's stderr. Its stdout (an export's plaintext) is never used."""
+    text = str(exc)
+    i = text.rfind("\n stderr: ")
+    stderr = text[i + len("\n stderr: "):] if i >= 0 else ""
+    for line in stderr.splitlines():
+        s = line.strip()
+        if s.startswith("error:"):
+            return s[len("error:"):].strip()[:300]
+    return _first_line(stderr) if stderr.strip() else "the command failed without a message"
+
+
+def _fit(text: str, limit: int = TAG_VALUE_MAX) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes (a tag value), marked with an ellipsis when cut."""
+    if len(text.encode()) <= limit:
+        return text
+    out = text.encode()[: limit - 3].decode("utf-8", "ignore")
+    return out + "…"
+
+
+def _summary_value(record: Mapping[str, Any]) -> str:
+    """A record in at most 256 bytes of compact JSON (the reason, then the user, cut to fit)."""
+    actor = record.get("actor") if isinstance(record.get("actor"), dict) else {}
+    d: dict[str, Any] = {"kind": record.get("kind"), "id": record.get("id"), "from": record.get("from_version"),
+                         "to": record.get("to_version"), "new": record.get("new_version"),
+                         "outcome": record.get("outcome"), "at": record.get("decided_at"),
+                         "by": str((actor or {}).get("user") or ""), "ttr": record.get("time_to_recover_seconds"),
+                         "reason": str(record.get("reason") or "")}
+    d = {k: v for k, v in d.items() if v not in (None, "")}
+
+    def text() -> str:
+        return json.dumps(d, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+    for key in ("reason", "by"):
+        while key in d and len(text().encode()) > TAG_VALUE_MAX:
+            over = len(text().encode()) - TAG_VALUE_MAX
+            value = str(d[key]).rstrip("…")
+            if len(value) <= over + 1:
+                del d[key]
+            else:
+                d[key] = value[: len(value) - over - 1] + "…"
+    return text()
+
+
+def _expand_summary(s: Mapping[str, Any], kind: str, tag: str) -> dict[str, Any]:
+    new = s.get("new")
+    return {"kind": s.get("kind") or kind, "id": s.get("id"), "from_version": s.get("from"),
+            "to_version": s.get("to"), "new_version": new,
+            "new_version_key": str(new) if isinstance(new, int) else None,
+            "outcome": s.get("outcome"), "decided_at": s.get("at"), "actor": {"user": s.get("by")},
+            "reason": s.get("reason") or "", "time_to_recover_seconds": s.get("ttr"),
+            "summary_only": True, "notes": [f"only this summary was kept (stack tag {tag}): no records location"]}
