@@ -67,8 +67,12 @@ def _root(
 
 # -- common options ----------------------------------------------------------------------------
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", help="Backend URL (file://DIR, s3://BUCKET/PREFIX). Default: $PULUMI_BACKEND_URL, "
-                      "then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
+    "--backend", help="Backend URL (file://DIR, s3://BUCKET/PREFIX, https://api.pulumi.com). Default: "
+                      "$PULUMI_BACKEND_URL, then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
+RecordsOpt = Annotated[str | None, typer.Option(
+    "--records", envvar="INFRA_ROLLBACK_RECORDS",
+    help="Where audit records go for Pulumi Cloud stacks (file://DIR or s3://BUCKET/PREFIX). DIY backends "
+         "keep them beside the state.")]
 CwdOpt = Annotated[Path, typer.Option("--cwd", help="Project directory (where Pulumi.yaml is).")]
 ProjectOpt = Annotated[str | None, typer.Option(
     "--project", help="Pulumi project, needed only when the backend holds this stack in several projects.")]
@@ -77,12 +81,12 @@ MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (f
 StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
 
 
-def _context(backend: str | None, cwd: Path, project: str | None) -> Any:
+def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None) -> Any:
     from rollback.actions.context import Context
 
     if not cwd.is_dir():
         raise BadInput(f"--cwd {cwd}: no such directory")
-    return Context(cwd=cwd.resolve(), backend_flag=backend, project=project)
+    return Context(cwd=cwd.resolve(), backend_flag=backend, project=project, records_url=records)
 
 
 def _run(fn: Callable[[], int | None]) -> None:
@@ -145,6 +149,7 @@ def rollback_cmd(
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
+    records: RecordsOpt = None,
 ) -> None:
     """Roll STACK back to TARGET: preview, confirm, apply as one unit, verify, record.
 
@@ -155,7 +160,7 @@ def rollback_cmd(
         from rollback import render
         from rollback.actions.preview import Preview
 
-        ctx = _context(backend, cwd, project)
+        ctx = _context(backend, cwd, project, records)
         if not preview:
             from rollback.actions.rollback import Rollback
 
@@ -240,6 +245,7 @@ def mark_cmd(
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
+    records: RecordsOpt = None,
 ) -> None:
     """Mark a version of STACK good or bad (shared through the backend).
 
@@ -252,7 +258,7 @@ def mark_cmd(
 
         if good == bad:
             raise BadInput("give exactly one of --good or --bad")
-        data = MarkVersion(ctx=_context(backend, cwd, project)).run(stack, version, "good" if good else "bad", reason)
+        data = MarkVersion(ctx=_context(backend, cwd, project, records)).run(stack, version, "good" if good else "bad", reason)
         _emit(data, as_json=as_json, markdown=False, text=render.mark_text)
         return 0
 
@@ -297,6 +303,7 @@ def deploy_cmd(
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
+    records: RecordsOpt = None,
 ) -> None:
     """Deploy the project's program to STACK, guarded: preview, confirm, apply, verify.
 
@@ -307,7 +314,7 @@ def deploy_cmd(
     def body() -> int:
         from rollback.actions.deploy import Deploy
 
-        return Deploy(ctx=_context(backend, cwd, project), yes=yes, auto_rollback=auto_rollback,
+        return Deploy(ctx=_context(backend, cwd, project, records), yes=yes, auto_rollback=auto_rollback,
                       allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
                       json_output=as_json, quiet=STATE.quiet).run(stack)
 

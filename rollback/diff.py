@@ -247,9 +247,12 @@ class _Differ:
     def run(self) -> DiffResult:
         cur = self.current.by_urn()
         tgt = self.target.by_urn()
+        self._cur, self._tgt = cur, tgt
+        self._memo: dict[str, ResourceChange | None] = {}
         changes: list[ResourceChange] = []
         unchanged = 0
         provider_moves: dict[tuple[str, str], int] = {}
+        self._moves = provider_moves
         for urn, now in cur.items():
             if now.is_stack:
                 continue
@@ -257,7 +260,7 @@ class _Differ:
             if then is None:
                 changes.append(self._gone(now))
                 continue
-            change = self._both(now, then, provider_moves)
+            change = self._both_once(now, then)
             if change is None:
                 unchanged += 1
             else:
@@ -319,12 +322,63 @@ class _Differ:
                          "the rollback's update deletes it")
                 for r in pending if is_data_bearing(r.type, r.inputs)]
 
+    def _both_once(self, now: Resource, then: Resource) -> ResourceChange | None:
+        """The change of a resource in both checkpoints, computed once (references ask for it early)."""
+        if now.urn not in self._memo:
+            saved = self._urn
+            self._memo[now.urn] = None   # a reference cycle reads as "unchanged" rather than looping
+            self._memo[now.urn] = self._both(now, then, self._moves)
+            self._urn = saved
+        return self._memo[now.urn]
+
+    def _reference(self, res: Resource, key: str, index: dict[str, Resource]) -> tuple[str, str] | None:
+        """(dependency URN, output key) when input ``key`` holds exactly one dependency's recorded output
+        (its id, or an output such as ``arn``): a reference, not a value of its own."""
+        value = (res.raw.get("inputs") or {}).get(key)
+        if not isinstance(value, str) or len(value) < 8:
+            return None
+        hits: list[tuple[str, str]] = []
+        for dep_urn in res.property_dependencies.get(key, ()):
+            dep = index.get(dep_urn)
+            if dep is None or not dep.custom:
+                continue
+            keys = ["id"] if dep.id == value else []
+            keys += [k for k, v in (dep.raw.get("outputs") or {}).items() if v == value and k != "id"]
+            if keys:
+                hits.append((dep_urn, keys[0]))
+        return hits[0] if len(hits) == 1 else None
+
+    def _same_references(self, now: Resource, then: Resource) -> dict[str, tuple[str, str]]:
+        """Top-level inputs that, on both sides, refer to the same output of the same dependency."""
+        out: dict[str, tuple[str, str]] = {}
+        for key in now.property_dependencies.keys() & then.property_dependencies.keys():
+            a = self._reference(now, key, self._cur)
+            if a is not None and a == self._reference(then, key, self._tgt):
+                out[key] = a
+        return out
+
     def _both(self, now: Resource, then: Resource,
               provider_moves: dict[tuple[str, str], int]) -> ResourceChange | None:
-        self._urn = now.urn
         props: list[tuple[Path, PropertyChange]] = []
+        refs = self._same_references(now, then) if not self._inputs_identical(now, then) else {}
+        follows: list[tuple[Path, PropertyChange]] = []
+        for key, (dep_urn, out_key) in sorted(refs.items()):
+            # Compare a reference by what it points at: if the dependency is replaced, the new one's
+            # output flows in (ECS: the service moves to the new task definition revision).
+            dep_now, dep_then = self._cur.get(dep_urn), self._tgt.get(dep_urn)
+            dep_change = self._both_once(dep_now, dep_then) if dep_now and dep_then else None
+            if dep_change is not None and dep_change.op == "replace":
+                follows.append(((key,), PropertyChange(
+                    format_path((key,)), _display(now.inputs.get(key)),
+                    f"[{out_key} of the new {dep_change.type.rsplit(':', 1)[-1]} {urn_name(dep_urn)}]")))
+        self._urn = now.urn
         if not self._inputs_identical(now, then):
-            self._walk(now.inputs, then.inputs, (), props)
+            if refs:
+                self._walk({k: v for k, v in now.inputs.items() if k not in refs},
+                           {k: v for k, v in then.inputs.items() if k not in refs}, (), props)
+            else:
+                self._walk(now.inputs, then.inputs, (), props)
+        props = sorted(props + follows, key=lambda p: str(p[0][0]) if p[0] else "")  # stable: walk order kept
 
         if props and then.ignore_changes:
             props = self._drop_ignored(then, props)

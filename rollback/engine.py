@@ -37,6 +37,7 @@ class StackSpec:
     env: dict[str, str] = field(default_factory=dict)
     work_dir: Path | None = None                           # for a program on disk (deploy)
     config_file: Path | None = None                        # stacks/Pulumi.<stack>.yaml (deploy)
+    qualified_name: str | None = None                      # org/project/stack where the backend knows the org
 
 
 class PlanUnsupported(OperationFailed):
@@ -80,7 +81,8 @@ class AutomationEngine:
         env = {"PULUMI_BACKEND_URL": spec.backend_url, **spec.env}
         opts = auto.LocalWorkspaceOptions(project_settings=settings, env_vars=env,
                                           work_dir=str(spec.work_dir) if spec.work_dir else None)
-        stack_name = f"organization/{spec.project}/{spec.stack}" if spec.project else spec.stack
+        stack_name = spec.qualified_name or (
+            f"organization/{spec.project}/{spec.stack}" if spec.project else spec.stack)
         try:
             if program is not None:
                 stack = auto.select_stack(stack_name=stack_name, project_name=spec.project, program=program, opts=opts)

@@ -449,3 +449,21 @@ def test_write_config_keeps_git_honest(world: Path) -> None:
     assert after["encryptionsalt"] == yaml.safe_load((EXAMPLES / "Pulumi.prod.yaml").read_text())["encryptionsalt"]
     assert "commit it so the next deploy does not bring the bad release back" in out.getvalue()
     assert any("Pulumi.prod.yaml" in n for n in action.record.notes)
+
+
+def test_hidden_secure_config_comes_from_the_stack_file_or_is_left_alone(world: Path) -> None:
+    """Pulumi Cloud's history shows secure config as [secret]: the replay must never send the placeholder."""
+    history_dir = world / "backend" / ".pulumi" / "history" / "omniserve" / "prod"
+    info_path = sorted(history_dir.glob("*.history.json"))[1]           # v2, the target
+    info = json.loads(info_path.read_text())
+    info["config"]["omniserve:apiToken"] = {"secure": "[secret]"}
+    info["config"]["omniserve:otherToken"] = {"secure": "[secret]"}
+    info_path.write_text(json.dumps(info))
+    (world / "Pulumi.prod.yaml").write_text("config:\n  omniserve:apiToken:\n    secure: v1:bG9jYWw=:bG9jYWw=\n")
+    engine = FakeEngine(world / "backend", PASS)
+    action, _, _ = rollback(world, engine)
+    assert action.run("prod", "previous") == 0
+    sent = engine.calls[0][1]["config"]
+    assert sent["omniserve:apiToken"] == {"secure": "v1:bG9jYWw=:bG9jYWw="}
+    assert "omniserve:otherToken" not in sent
+    assert any("omniserve:otherToken" in n and "left as the stack has it now" in n for n in action.record.notes)

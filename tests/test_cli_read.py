@@ -145,17 +145,17 @@ def test_backend_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _en
     assert _read_from(["--cwd", str(elsewhere)]) == "written to login"
 
 
-def test_no_backend_configured_means_pulumi_cloud_which_is_not_supported_yet(tmp_path: Path,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_backend_configured_means_pulumi_cloud_and_says_so(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     line = one_error_line(cli("history", "prod"))
-    assert "Pulumi Cloud" in line and "not supported yet" in line and "--backend" in line
+    assert "Pulumi Cloud" in line and "https://api.pulumi.com" in line and "--backend" in line
 
 
-def test_logged_in_to_pulumi_cloud_is_not_supported_yet(tmp_path: Path, _env: Path) -> None:
+def test_logged_in_to_pulumi_cloud_uses_it(tmp_path: Path, _env: Path) -> None:
     (_env / "credentials.json").write_text(json.dumps({"current": "https://api.pulumi.com"}))
     line = one_error_line(cli("history", "prod", "--cwd", str(tmp_path)))
-    assert "https://api.pulumi.com" in line and "pulumi login" in line and "not supported yet" in line
+    assert "https://api.pulumi.com" in line and "pulumi login" in line
 
 
 @pytest.mark.parametrize("url", ["gs://bucket/state", "azblob://container/state"])

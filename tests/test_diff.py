@@ -581,3 +581,46 @@ def test_real_ciphertexts_without_a_passphrase() -> None:
     assert result.changes == ()
     assert [(u.urn, u.path) for u in result.uncompared_secrets] == [(deployment_res["urn"], "spec")]
     assert "could not be compared: no passphrase" in result.warnings[0]
+
+
+def test_a_reference_to_a_replaced_dependency_follows_it_and_an_unchanged_one_is_no_change() -> None:
+    """Compare what an input points at, not the literal id: ECS task definitions by content, never revision."""
+    from rollback.state.codec import parse_deployment
+    from rollback.state.secrets import SecretBox
+
+    def dep(revision: int, image: str, role_suffix: str) -> Any:
+        td = f"arn:aws:ecs:us-east-1:1:task-definition/bot:{revision}"
+        role = f"arn:aws:iam::1:role/exec-{role_suffix}"
+        stack = "urn:pulumi:p::proj::pulumi:pulumi:Stack::proj-p"
+        return parse_deployment({"version": 3, "deployment": {"resources": [
+            {"urn": stack, "type": "pulumi:pulumi:Stack", "custom": False},
+            {"urn": "urn:pulumi:p::proj::aws:iam/role:Role::exec", "type": "aws:iam/role:Role", "custom": True,
+             "id": f"exec-{role_suffix}", "inputs": {"assumeRolePolicy": "{}"}, "outputs": {"arn": role}},
+            {"urn": "urn:pulumi:p::proj::aws:ecs/taskDefinition:TaskDefinition::bot",
+             "type": "aws:ecs/taskDefinition:TaskDefinition", "custom": True, "id": "bot",
+             "inputs": {"family": "bot", "executionRoleArn": role,
+                        "containerDefinitions": json.dumps([{"name": "bot", "image": image}])},
+             "outputs": {"arn": td, "revision": revision},
+             "propertyDependencies": {"executionRoleArn": ["urn:pulumi:p::proj::aws:iam/role:Role::exec"]}},
+            {"urn": "urn:pulumi:p::proj::aws:ecs/service:Service::bot", "type": "aws:ecs/service:Service",
+             "custom": True, "id": "svc", "inputs": {"taskDefinition": td, "desiredCount": 2},
+             "propertyDependencies": {
+                 "taskDefinition": ["urn:pulumi:p::proj::aws:ecs/taskDefinition:TaskDefinition::bot"]}},
+        ]}}, source=f"rev{revision}")
+
+    box = SecretBox(None, source="x")
+    # The bad release registered revision 3 (and the role was recreated with a new name suffix, same content).
+    now, then = dep(3, "bot:1.5.0", "b2"), dep(2, "bot:1.4.0", "a1")
+    result = diff_deployments(now, then, current_secrets=box, target_secrets=box).to_dict()
+    by_type = {c["type"]: c for c in result["changes"]}
+    assert set(by_type) == {"aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Service"}
+    service = by_type["aws:ecs/service:Service"]["properties"]
+    assert service == [{"path": "taskDefinition", "before": "arn:aws:ecs:us-east-1:1:task-definition/bot:3",
+                        "after": "[arn of the new TaskDefinition bot]"}]
+    td_paths = [p["path"] for p in by_type["aws:ecs/taskDefinition:TaskDefinition"]["properties"]]
+    assert "executionRoleArn" not in td_paths          # the same role (by content), whatever its ARN
+
+    # The same release again, only with revision numbers apart: no change at all.
+    same = diff_deployments(dep(3, "bot:1.4.0", "b2"), dep(2, "bot:1.4.0", "a1"), current_secrets=box,
+                            target_secrets=box)
+    assert same.changes == ()

@@ -224,13 +224,36 @@ class Rollback:
                                   f"{', '.join(failed) or 'health gates failed'}")
         return code
 
-    def _spec(self, plan: Plan) -> StackSpec:
+    def _config(self, plan: Plan, record: AuditRecord) -> dict[str, Any]:
+        """The target's recorded config. Pulumi Cloud's history hides secure values (``[secret]``): those
+        come from the stack config file in --cwd when it has them, else they are left as they are now."""
+        config = dict(plan.resolution.target.config)
+        hidden = [k for k, v in config.items() if isinstance(v, dict) and v.get("secure") == "[secret]"]
+        if not hidden:
+            return config
+        from rollback.health.spec import read_stack_config, stack_config_path
+
+        path = stack_config_path(self.ctx.cwd, plan.history.ref.name)
+        local = (read_stack_config(path).get("config") or {}) if path.is_file() else {}
+        for key in hidden:
+            value = local.get(key)
+            if isinstance(value, dict) and "secure" in value:
+                config[key] = value
+            else:
+                del config[key]
+                record.notes.append(f"secret config {key} is not in the backend's history and not in {path}: "
+                                    f"left as the stack has it now")
+        return config
+
+    def _spec(self, plan: Plan, record: AuditRecord) -> StackSpec:
         provider = plan.current.secrets_provider or {}
         state = provider.get("state") or {}
         kind = provider.get("type")
+        qualified = getattr(plan.history.backend, "qualified_name", None)
         return StackSpec(
             backend_url=plan.history.backend.url, project=plan.history.ref.project, stack=plan.history.ref.name,
-            config=dict(plan.resolution.target.config),
+            config=self._config(plan, record),
+            qualified_name=qualified(plan.history.ref) if qualified is not None else None,
             secrets_provider=state.get("url") if kind == "cloud" else (kind or None),
             encryption_salt=state.get("salt") if kind == "passphrase" else None,
             encrypted_key=state.get("encryptedkey") if kind == "cloud" else None,
@@ -239,7 +262,7 @@ class Rollback:
     def _apply(self, plan: Plan, engine: Engine, record: AuditRecord) -> None:
         from rollback.progress import Progress
 
-        spec = self._spec(plan)
+        spec = self._spec(plan, record)
         program = plan.replay.program if plan.replay is not None else None
         message = f"infra-rollback: roll back to v{plan.resolution.target.number}" + (
             f" (from v{plan.current_version})" if plan.current_version else "")
