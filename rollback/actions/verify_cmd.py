@@ -102,8 +102,18 @@ def write_target_config(ctx: Context, plan: Any) -> str:
     from rollback.writeconfig import write_stack_config
 
     path = stack_config_path(ctx.cwd, plan.history.ref.name)
-    result = write_stack_config(path, plan.resolution.target.config,
-                                secrets_provider=plan.target.secrets_provider)
+    recorded = dict(plan.resolution.target.config)
+    hidden = [k for k, v in recorded.items() if isinstance(v, dict) and v.get("secure") == "[secret]"]
+    if hidden:  # Pulumi Cloud's history hides secure values: keep what the file has for those keys
+        from rollback.health.spec import read_stack_config
+
+        local = (read_stack_config(path).get("config") or {}) if path.is_file() else {}
+        for key in hidden:
+            if key in local:
+                recorded[key] = local[key]
+            else:
+                del recorded[key]
+    result = write_stack_config(path, recorded, secrets_provider=plan.target.secrets_provider)
     if not result.any_change:
         return f"{path}: already holds v{plan.resolution.target.number}'s config"
     return (f"{path}: wrote v{plan.resolution.target.number}'s config ({'; '.join(result.lines())}); "
