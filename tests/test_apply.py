@@ -467,3 +467,20 @@ def test_hidden_secure_config_comes_from_the_stack_file_or_is_left_alone(world: 
     assert sent["omniserve:apiToken"] == {"secure": "v1:bG9jYWw=:bG9jYWw="}
     assert "omniserve:otherToken" not in sent
     assert any("omniserve:otherToken" in n and "left as the stack has it now" in n for n in action.record.notes)
+
+
+def test_write_config_keeps_the_files_secure_value_when_history_hides_it(world: Path) -> None:
+    import yaml
+
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(EXAMPLES / name, world / name)
+    info_path = sorted((world / "backend" / ".pulumi" / "history" / "omniserve" / "prod").glob("*.history.json"))[1]
+    info = json.loads(info_path.read_text())
+    info["config"]["omniserve:apiToken"] = {"secure": "[secret]"}      # as Pulumi Cloud's history shows it
+    info_path.write_text(json.dumps(info))
+    before = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]["omniserve:apiToken"]
+    action, _, _ = rollback(world, write_config=True)
+    assert action.run("prod", "previous") == 0
+    after = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]
+    assert after["omniserve:apiToken"] == before and after["omniserve:apiToken"]["secure"] != "[secret]"
+    assert after["omniserve:image"] == "ghcr.io/omniserve/bot:1.4.0"
