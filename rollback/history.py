@@ -138,6 +138,13 @@ class StackHistory:
             mark_reason=reason,
         )
 
+    def marked(self, mark: Mark) -> list[Version]:
+        """The versions carrying ``mark``, newest first, found through the marks (no walk over history)."""
+        index = {hf.unixnano: n for n, hf in enumerate(self.files, start=1)}
+        numbers = sorted((index[int(k)] for k, e in self.marks.all().items()
+                          if e.get("mark") == mark.value and k.isdigit() and int(k) in index), reverse=True)
+        return [self.version(n) for n in numbers]
+
     def newest_first(self) -> Iterator[Version]:
         for number in range(len(self.files), 0, -1):
             yield self.version(number)

@@ -146,8 +146,8 @@ class Deploy:
 
             reveal = PassphraseCrypter.from_salt(salt, phrase, source=str(config_path)).decrypt
         if not self.force:
-            for v in history.newest_first():
-                if v.mark is Mark.BAD and v.config and same_config(config, v.config, reveal=reveal):
+            for v in history.marked(Mark.BAD):
+                if v.config and same_config(config, v.config, reveal=reveal):
                     raise Refused(f"{config_path}: this config is identical to v{v.number}, marked bad"
                                   f"{': ' + v.mark_reason if v.mark_reason else ''}; revert it (see "
                                   f"`infra-rollback ... --write-config`) or pass --force")
@@ -160,8 +160,10 @@ class Deploy:
                 raise EngineUnavailable(INSTALL_HINT)
             engine = AutomationEngine()
         ref = history.ref
+        qualified = getattr(history.backend, "qualified_name", None)
         spec = StackSpec(backend_url=history.backend.url, project=ref.project, stack=ref.name,
-                         work_dir=self.ctx.cwd, config_file=config_path)
+                         work_dir=self.ctx.cwd, config_file=config_path,
+                         qualified_name=qualified(ref) if qualified is not None else None)
         before_version = history.current_version()
         record = AuditRecord(kind="deploy", stack=ref.name, project=ref.project, from_version=before_version,
                              to_version=None, reason=self.message, actor=actor(),
@@ -234,7 +236,7 @@ class Deploy:
 
         detected = time.monotonic()
         record.timings["failure_detected_at"] = iso(utc_now())
-        target = "last-good" if any(v.mark is Mark.GOOD for v in history.newest_first()) else "previous"
+        target = "last-good" if history.marked(Mark.GOOD) else "previous"
         self._say(f"health gates failed ({', '.join(failed)}): rolling back to {target}")
         # A fresh history: the deploy added a version and a mark since this one was read.
         rb = Rollback(ctx=self.ctx, yes=True, reason=f"auto-rollback: health gates failed: {', '.join(failed)}",
