@@ -302,3 +302,40 @@ def test_rehearsal_is_no_slower_than_registering_typed_resources_under_mocks():
     baseline = time.monotonic() - started
     assert run.error is None and not run.timed_out
     assert ours <= 1.5 * baseline + 0.5, f"rehearsal {ours:.2f} s, typed SDK registration {baseline:.2f} s"
+
+
+def test_live_references_resolve_to_the_recorded_outputs_and_a_wrong_one_is_caught():
+    from rollback.replay._common import FollowOutput
+
+    dep, secrets = load("real-world/awsx-ts-lb-simple-ecs-2024-05.json")
+    plan = build_replay_program(dep, secrets=secrets)
+    service = next(s for s in plan.steps if s.type == "aws:ecs/service:Service")
+    followed = {r.path: r.output for r in service.live_refs}
+    assert followed["taskDefinition"] == "arn" and followed["cluster"] == "arn"
+    assert rehearse(plan, dep, secrets=secrets, project=plan.project, stack=plan.stack).ok
+
+    # Following the task definition's id instead of its arn sends the family name: the rehearsal says so.
+    ref = service.inputs["taskDefinition"]
+    forged = dataclasses.replace(service, inputs={**service.inputs, "taskDefinition": FollowOutput(ref.urn, "id", ref.value)})
+    wrong = dataclasses.replace(plan, steps=tuple(forged if s is service else s for s in plan.steps))
+    result = rehearse(wrong, dep, secrets=secrets, project=plan.project, stack=plan.stack)
+    assert not result.ok
+    assert any(m.startswith(f"{service.urn}: input taskDefinition differs (sent 'my-service-") for m in result.mismatches)
+
+
+def test_a_live_reference_inside_a_secret_rehearses_as_a_secret():
+    aws = default_provider("aws", "6.50.0")
+    creds = resource("aws:secretsmanager/secret:Secret", "creds", provider=aws,
+                     inputs={"__defaults": ["name"], "name": "creds-5d1e2f0"})
+    creds["outputs"] = {"name": "creds-5d1e2f0", "arn": "arn:aws:secretsmanager:eu-west-1:1:secret:creds-5d1e2f0-Q"}
+    fn = resource("aws:lambda/function:Function", "api", provider=aws, inputs={
+        "environment": secret({"variables": {"CREDS": "creds-5d1e2f0"}})},
+        propertyDependencies={"environment": [creds["urn"]]})
+    dep = checkpoint([root(), aws, creds, fn])
+    plan = build_replay_program(dep, secrets=box(dep))
+    assert [r.path for s in plan.steps for r in s.live_refs] == ["environment.variables.CREDS"]
+    result = rehearse(plan, dep, secrets=box(dep), project=PROJECT, stack=STACK)
+    assert result.ok, result.mismatches
+    leaked = tampered(plan, "api", inputs={"environment": plan.steps[-1].inputs["environment"].value})
+    result = rehearse(leaked, dep, secrets=box(dep), project=PROJECT, stack=STACK)
+    assert f"{fn['urn']}: input environment is secret in the checkpoint only" in result.mismatches

@@ -372,3 +372,105 @@ def test_dynamic_resources_keep_their_serialized_provider_and_providers_lose_the
     assert got.props("old-style") == {"region": "us-east-1"}
     assert got.registered["old-style"].version == "4.1.0"
     assert got.registered["old-style"].pluginDownloadURL == "s3://plugins/"
+
+
+# -- live references to dependencies' outputs ------------------------------------------------------
+
+TD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"
+
+
+def _ecs(*, td_outputs: dict | None = None) -> tuple[dict, dict]:
+    td = resource("aws:ecs/taskDefinition:TaskDefinition", "web-td", provider=AWS,
+                  inputs={"family": "web", "containerDefinitions": "[]", "skipDestroy": False,
+                          "__defaults": ["skipDestroy"]})
+    td["outputs"] = td_outputs if td_outputs is not None else {
+        "family": "web", "containerDefinitions": "[]", "arn": TD_ARN, "revision": 2, "id": "web"}
+    svc = resource("aws:ecs/service:Service", "web", provider=AWS,
+                   inputs={"name": "web", "desiredCount": 2, "taskDefinition": TD_ARN},
+                   dependencies=[td["urn"]],
+                   propertyDependencies={"name": [], "desiredCount": [], "taskDefinition": [td["urn"]]})
+    return td, svc
+
+
+def test_an_input_recorded_from_a_dependencys_output_follows_the_re_registered_dependency():
+    td, svc = _ecs()
+    _, plan = plan_of([root(), AWS, td, svc])
+    service = next(s for s in plan.steps if s.name == "web")
+    task = next(s for s in plan.steps if s.name == "web-td")
+    (ref,) = service.live_refs
+    assert (ref.path, ref.source, ref.output, ref.recorded) == ("taskDefinition", td["urn"], "arn", TD_ARN)
+    assert task.exposed_outputs == ("arn",)
+    assert service.to_dict()["live_refs"] == [{"path": "taskDefinition", "from": td["urn"], "output": "arn",
+                                               "was": TD_ARN, "current": None}]
+    assert plan.to_dict()["live_refs"][0]["urn"] == svc["urn"]
+
+    # The engine gives the re-registered task definition a new revision: the service follows it.
+    new_arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:4"
+    got = capture(plan.program, answers={"web-td": (None, {"arn": new_arn, "revision": 4})})
+    assert got.props("web")["taskDefinition"] == new_arn
+    assert names(got.registered["web"].propertyDependencies["taskDefinition"].urns) == {"web-td"}
+    assert names(got.registered["web"].dependencies) == {"web-td"}
+    # the placeholder that makes `arn` readable is not sent as an input
+    assert got.props("web-td") == {"family": "web", "containerDefinitions": "[]"}
+
+
+def test_the_note_says_which_inputs_will_not_keep_their_recorded_value():
+    td, svc = _ecs()
+    current_td = dict(td, outputs=dict(td["outputs"], arn=TD_ARN.replace(":2", ":3"), revision=3))
+    dep = checkpoint([root(), AWS, td, svc])
+    plan = build_replay_program(dep, secrets=box(dep), current=checkpoint([root(), AWS, current_td, svc]))
+    (ref,) = next(s for s in plan.steps if s.name == "web").live_refs
+    assert ref.current == TD_ARN.replace(":2", ":3")
+    assert ("aws:ecs/service:Service web: taskDefinition follows the re-registered "
+            f"aws:ecs/taskDefinition:TaskDefinition web-td's arn (was {TD_ARN})") in plan.notes
+    # nothing to say when the dependency's value is the recorded one
+    same = build_replay_program(dep, secrets=box(dep), current=dep)
+    assert not any("follows" in n for n in same.notes)
+
+
+def test_ids_and_auto_names_are_followed_inside_secrets_which_stay_secret():
+    creds = resource("aws:secretsmanager/secret:Secret", "db-creds", provider=AWS,
+                     inputs={"__defaults": ["name"], "name": "db-creds-7f3a9c1", "description": "db"})
+    creds["outputs"] = {"name": "db-creds-7f3a9c1", "description": "db", "id": "arn:aws:sm:db-creds-7f3a9c1-Xy",
+                        "arn": "arn:aws:sm:db-creds-7f3a9c1-Xy"}
+    creds["id"] = "arn:aws:sm:db-creds-7f3a9c1-Xy"
+    fn = resource("aws:lambda/function:Function", "api", provider=AWS, inputs={
+        "environment": secret({"variables": {"DB_SECRET_NAME": "db-creds-7f3a9c1", "MODE": "safe"}}),
+        "secretArn": "arn:aws:sm:db-creds-7f3a9c1-Xy"},
+        propertyDependencies={"environment": [creds["urn"]], "secretArn": [creds["urn"]]})
+    _, plan = plan_of([root(), AWS, creds, fn])
+    refs = {r.path: r for r in next(s for s in plan.steps if s.name == "api").live_refs}
+    assert set(refs) == {"environment.variables.DB_SECRET_NAME", "secretArn"}
+    assert refs["environment.variables.DB_SECRET_NAME"].output == "name"     # the auto-name, not the id
+    assert refs["environment.variables.DB_SECRET_NAME"].recorded == "[secret]"
+    assert refs["secretArn"].output == "arn"                                  # arn and id agree: the arn
+    shown = next(r for r in plan.to_dict()["live_refs"] if r["path"].startswith("environment"))
+    assert shown["was"] == "[secret]" and "db-creds-7f3a9c1" not in json.dumps(shown).replace(creds["urn"], "")
+
+    got = capture(plan.program, answers={"db-creds": ("arn:aws:sm:db-creds-01b2c3d-Ab",
+                                                      {"name": "db-creds-01b2c3d", "arn": "arn:aws:sm:db-creds-01b2c3d-Ab"})})
+    env = got.props("api")["environment"]
+    assert is_wire_secret(env) and env["value"] == {"variables": {"DB_SECRET_NAME": "db-creds-01b2c3d", "MODE": "safe"}}
+    assert got.props("api")["secretArn"] == "arn:aws:sm:db-creds-01b2c3d-Ab"
+
+
+def test_values_that_do_not_say_where_they_came_from_are_sent_as_recorded():
+    role = resource("aws:iam/role:Role", "app", provider=AWS, inputs={"name": "app-role"})
+    role["outputs"] = {"name": "app-role", "arn": "arn:aws:iam::1:role/app-role", "maxSessionDuration": 3600}
+    sg_a = resource("aws:ec2/securityGroup:SecurityGroup", "a", provider=AWS, inputs={})
+    sg_b = resource("aws:ec2/securityGroup:SecurityGroup", "b", provider=AWS, inputs={})
+    for sg in (sg_a, sg_b):
+        sg["outputs"] = {"vpcId": "vpc-0abc", "port": 443, "enabled": True, "owner": ""}
+    use = resource("aws:ec2/instance:Instance", "vm", provider=AWS, inputs={
+        "role": "app-role",                 # the role's name is an input the replay sends: already right
+        "vpcId": "vpc-0abc",                # equal to an output of two dependencies: ambiguous
+        "port": 443, "enabled": True, "owner": "",   # small numbers, booleans, empty strings
+        "duration": 3600,                   # the role is not a dependency of this key
+        "policy": "arn:aws:iam::1:role/app-role"},  # no property dependency recorded for this key
+        propertyDependencies={"role": [role["urn"]], "vpcId": [sg_a["urn"], sg_b["urn"]],
+                              "port": [sg_a["urn"]], "enabled": [sg_a["urn"]], "owner": [sg_a["urn"]],
+                              "duration": [sg_a["urn"]]})
+    _, plan = plan_of([root(), AWS, role, sg_a, sg_b, use])
+    assert next(s for s in plan.steps if s.name == "vm").live_refs == ()
+    assert all(not s.exposed_outputs for s in plan.steps)
+    assert any("vm: vpcId equals outputs of 2 dependencies" in n and "sent as recorded" in n for n in plan.notes)

@@ -3,16 +3,19 @@
 * :func:`build_replay_program` plans the replay of a target checkpoint (pure data, no pulumi import);
   ``plan.program`` is the Automation API inline program.
 * :func:`rehearse` runs that program under the SDK's mock runtime and checks it against the target.
+* :class:`LiveRef`: an input the replay sends as a live reference to a dependency's output (e.g. an
+  ECS service's ``taskDefinition`` follows the re-registered task definition's ``arn``).
 
 Importing this package does not import pulumi.
 """
 
 from __future__ import annotations
 
-from rollback.replay.plan import ProviderVersion, ReplayPlan, ReplayStep, build_replay_program
+from rollback.replay.plan import LiveRef, ProviderVersion, ReplayPlan, ReplayStep, build_replay_program
 from rollback.replay.rehearsal import RehearsalResult, rehearse
 
 __all__ = [
+    "LiveRef",
     "ProviderVersion",
     "RehearsalResult",
     "ReplayPlan",

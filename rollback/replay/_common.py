@@ -47,6 +47,27 @@ class Revealed:
     __str__ = __repr__
 
 
+class FollowOutput:
+    """A recorded input value the replay sends as a live reference to a dependency's output.
+
+    ``urn`` is the recorded URN of the dependency, ``output`` is ``"id"`` or a top-level output
+    property (``arn``, ``name`` ...), ``value`` the recorded value (what the rehearsal expects the
+    reference to resolve to). Inside a secret the value is plaintext: never printed.
+    """
+
+    __slots__ = ("urn", "output", "value")
+
+    def __init__(self, urn: str, output: str, value: Any) -> None:
+        self.urn = urn
+        self.output = output
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"FollowOutput({self.urn}.{self.output})"
+
+    __str__ = __repr__
+
+
 def stack_urn(stack: str, project: str) -> str:
     """The root stack resource the runtime registers for ``project``/``stack``."""
     return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"

@@ -19,7 +19,14 @@ The rules (``pulumi-state.md`` section 7):
 * explicit providers are registered (recorded inputs minus ``version``/``__internal``, with the
   plugin version as an option); consumers of a default provider get ``version=`` so the engine picks
   the same ``default_X_Y_Z`` provider. By default the *current* state's versions are kept and the
-  difference is reported.
+  difference is reported;
+* an input recorded under a property dependency that equals an output the dependency's provider
+  computes (its id, or an output-only or provider-defaulted top-level property such as ``arn`` or an
+  auto-name) is sent as a live reference to that output (a :class:`LiveRef`), not as the recorded
+  literal: a rollback that replaces the dependency (an ECS task definition gets a new revision, a
+  renamed secret a new name) must point the consumer at the new object, not at the old one the
+  replacement deletes. Only unambiguous matches are followed (one dependency; non-empty strings and
+  numbers of at least 1000); secrets stay secret at their depth.
 
 Plaintext of secrets lives only inside :class:`~rollback.replay._common.Revealed` wrappers, which
 print as ``[secret]``.
@@ -37,6 +44,7 @@ from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
+    FollowOutput,
     Revealed,
     children_index,
     engine_urn,
@@ -78,6 +86,29 @@ _SDK_ATTRIBUTES = frozenset({
     "_providers", "_provider", "_protect", "_transformations", "_aliases", "_name", "_type",
     "_childResources", "_version", "_plugin_download_url", "_remote",
 })
+# Output properties a live reference never follows: attributes and methods of the SDK's resource
+# classes (a placeholder under such a name would shadow them).
+_NOT_FOLLOWED = frozenset({
+    "id", "urn", "get_provider", "pulumi_resource_name", "pulumi_resource_type",
+    "translate_input_property", "translate_output_property", "register_outputs",
+})
+# Numbers below this are too common to tell a reference from a coincidence (ports, counts, revisions).
+_MIN_FOLLOWED_NUMBER = 1000
+
+
+@dataclass(frozen=True)
+class LiveRef:
+    """An input the replay sends as a live reference to a dependency's output instead of its literal."""
+
+    path: str                 # where in the inputs ("taskDefinition", "spec.containers[0].env[1].value")
+    source: str               # recorded URN of the dependency
+    output: str               # "id" or a top-level output property of the dependency ("arn", "name" ...)
+    recorded: Any             # the recorded value; ``[secret]`` when it sits inside a secret
+    current: Any = None       # the dependency's value in the current state (None: not there, or unknown)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "from": self.source, "output": self.output, "was": self.recorded,
+                "current": self.current}
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +138,8 @@ class ReplayStep:
     property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     delete_before_replace: bool | None = None
     aliases: tuple[str, ...] = ()
+    live_refs: tuple[LiveRef, ...] = ()       # inputs sent as live references to dependencies' outputs
+    exposed_outputs: tuple[str, ...] = ()     # output properties other steps follow (placeholders in props)
 
     @property
     def custom(self) -> bool:
@@ -133,6 +166,10 @@ class ReplayStep:
             d["custom_timeouts"] = dict(self.custom_timeouts)
         if self.property_dependencies:
             d["property_dependencies"] = {k: list(v) for k, v in self.property_dependencies.items()}
+        if self.live_refs:
+            d["live_refs"] = [ref.to_dict() for ref in self.live_refs]
+        if self.exposed_outputs:
+            d["exposed_outputs"] = list(self.exposed_outputs)
         if inputs:
             d["inputs"] = display(self.inputs)
             if self.kind == "component":
@@ -176,6 +213,11 @@ class ReplayPlan:
         return self.steps
 
     @property
+    def live_refs(self) -> tuple[tuple[ReplayStep, LiveRef], ...]:
+        """Every input sent as a live reference, with the step that sends it."""
+        return tuple((s, ref) for s in self.steps for ref in s.live_refs)
+
+    @property
     def resource_count(self) -> int:
         return len(self.steps)
 
@@ -193,6 +235,7 @@ class ReplayPlan:
             "provider_versions": self.provider_versions,
             "resources": self.resource_count,
             "steps": [s.to_dict(inputs=inputs) for s in self.steps],
+            "live_refs": [{"urn": s.urn, **ref.to_dict()} for s, ref in self.live_refs],
             "exports": sorted(self.exports),
             "versions": [v.to_dict() for v in self.versions],
             "cannot_restore": list(self.cannot_restore),
@@ -208,6 +251,8 @@ def display(value: Any) -> Any:
     """A JSON-safe view of prepared values: secrets are ``[secret]``."""
     if isinstance(value, Revealed):
         return "[secret]"
+    if isinstance(value, FollowOutput):
+        return display(value.value)
     if isinstance(value, dict):
         return {k: display(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -247,6 +292,7 @@ class _Draft:
     depends_on: tuple[str, ...] = ()
     pdeps: dict[str, tuple[str, ...]] = field(default_factory=dict)
     deleted_with: str | None = None
+    live: list[LiveRef] = field(default_factory=list)
 
     @property
     def urn(self) -> str:
@@ -263,6 +309,17 @@ class _Draft:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _match_key(value: Any) -> tuple[str, Any] | None:
+    """What a live reference may be matched on: non-empty strings and numbers of at least 1000
+    (never booleans, empty strings or small numbers: too likely to be equal by coincidence)."""
+    if isinstance(value, str):
+        return ("s", value) if value else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        return ("n", number) if abs(number) >= _MIN_FOLLOWED_NUMBER and number == number else None
+    return None
 
 
 def _path(base: str, key: str | int) -> str:
@@ -285,6 +342,8 @@ class _Planner:
         self.overrides: dict[str, tuple[str | None, str | None]] = {}
         self.version_stats: dict[tuple[str, str | None, str | None], int] = {}
         self.unprovided = 0
+        self.followable: dict[str, dict[tuple[str, Any], list[str]]] = {}
+        self.exposed: dict[str, set[str]] = {}
 
     # -- the story ------------------------------------------------------------------------------
     def plan(self) -> ReplayPlan:
@@ -302,6 +361,8 @@ class _Planner:
         self.current_newest = self._current_default_versions()
 
         drafts = [self._draft(r) for r in members]
+        for d in drafts:
+            self._follow(d)
         order = self._order(drafts)
         engine_urns: dict[str, str] = {}
         root_urn = stack_urn(self.stack, self.project)
@@ -587,6 +648,89 @@ class _Planner:
         raise self._refuse(f"{urn}: {label} {path} refers to {ref.urn}, which is {what}; the reference "
                            f"cannot be re-created")
 
+    # -- live references to dependencies' outputs --------------------------------------------------
+    def _follow(self, d: _Draft) -> None:
+        """Send an input that recorded a dependency's computed output as a live reference to it.
+
+        Only under the property dependencies of a key, only custom or read dependencies (a component's
+        outputs are not attributes of a local component; a provider's are its config), and only when
+        exactly one dependency has an output equal to the value.
+        """
+        for key, deps in d.pdeps.items():
+            if key not in d.inputs:
+                continue
+            sources = [u for u in deps if self.kinds.get(u) in ("custom", "read")]
+            if sources:
+                d.inputs[key] = self._follow_value(d, d.inputs[key], key, key, sources, in_secret=False)
+
+    def _follow_value(self, d: _Draft, value: Any, path: str, leaf: str, sources: list[str], *,
+                      in_secret: bool) -> Any:
+        if isinstance(value, Revealed):
+            return Revealed(self._follow_value(d, value.value, path, leaf, sources, in_secret=True))
+        if isinstance(value, dict):
+            return {k: self._follow_value(d, v, _path(path, k), k, sources, in_secret=in_secret)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._follow_value(d, v, _path(path, i), leaf, sources, in_secret=in_secret)
+                    for i, v in enumerate(value)]
+        match = _match_key(value)
+        if match is None:
+            return value
+        found = {u: keys for u in sources if (keys := self._followable_outputs(u).get(match))}
+        if not found:
+            return value
+        if len(found) > 1:
+            names = ", ".join(sorted(found))
+            self.notes.append(f"{d.res.type} {d.res.name}: {path} equals outputs of {len(found)} dependencies "
+                              f"({names}); sent as recorded")
+            return value
+        ((source, keys),) = found.items()
+        output = min(keys, key=lambda k: (k == "id", k != leaf, k))
+        recorded = "[secret]" if in_secret else value
+        cur = self.current_by_urn.get(source)
+        now = None
+        if cur is not None:
+            now = cur.id if output == "id" else cur.outputs.get(output)
+            now = now if _match_key(now) is not None else None
+        d.live.append(LiveRef(path=path, source=source, output=output, recorded=recorded,
+                              current="[secret]" if in_secret and now is not None else now))
+        if output != "id":
+            self.exposed.setdefault(source, set()).add(output)
+        if self.current is not None and _match_key(now) != match:
+            # the value will not be the recorded one: say where it comes from instead
+            dep = self.by_urn[source]
+            how = "re-read" if self.kinds[source] == "read" else "re-registered"
+            self.notes.append(f"{d.res.type} {d.res.name}: {path} follows the {how} {dep.type} {dep.name}'s "
+                              f"{output} (was {recorded})")
+        return FollowOutput(source, output, value)
+
+    def _followable_outputs(self, urn: str) -> dict[tuple[str, Any], list[str]]:
+        """The outputs of ``urn`` a live reference may follow, by value: those its provider computes.
+
+        Its id (except for a read, whose id the replay fixes), and top-level output properties the
+        replay does not send itself (output-only ones like ``arn``, and provider-filled defaults like
+        auto-names). An output equal to an input the replay sends is the recorded value by construction.
+        """
+        cached = self.followable.get(urn)
+        if cached is not None:
+            return cached
+        res = self.by_urn[urn]
+        index: dict[tuple[str, Any], list[str]] = {}
+        rid = _match_key(res.id)
+        if rid is not None and self.kinds[urn] == "custom":
+            index[rid] = ["id"]
+        defaults = res.inputs.get("__defaults")
+        filled = {k for k in defaults if isinstance(k, str)} if isinstance(defaults, list) else set()
+        sent = {k for k in res.inputs if not k.startswith("__") and k not in filled}
+        for k, v in res.outputs.items():
+            if k.startswith("_") or k in _NOT_FOLLOWED or k in _SDK_ATTRIBUTES or k in sent:
+                continue
+            m = _match_key(v)
+            if m is not None:
+                index.setdefault(m, []).append(k)
+        self.followable[urn] = index
+        return index
+
     # -- order ----------------------------------------------------------------------------------
     def _order(self, drafts: list[_Draft]) -> list[_Draft]:
         """Kahn's algorithm; ties broken by file order. Parents, providers, dependencies first."""
@@ -654,7 +798,8 @@ class _Planner:
             ignore_changes=r.ignore_changes, replace_on_changes=r.replace_on_changes,
             additional_secret_outputs=r.additional_secret_outputs, custom_timeouts=timeouts,
             deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
-            delete_before_replace=dbr, aliases=aliases,
+            delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
+            exposed_outputs=tuple(sorted(self.exposed.get(r.urn, ()))),
         )
 
     def _exports(self, engine_urns: dict[str, str]) -> dict[str, Any]:
@@ -706,6 +851,11 @@ class _Planner:
             self.cannot.append(f"provider {v.package}: the checkpoint used {v.target or 'an unrecorded version'}, "
                                f"the replay keeps the current {v.used} ({_count(v.resources, 'resource')}; "
                                f"restore it by choosing the target's provider versions)")
+        follows = sum(len(s.live_refs) for s in steps)
+        if follows and self.current is None:
+            self.notes.append(f"{_count(follows, 'input')} sent as live references to dependencies' outputs "
+                              f"(ids, arns, auto-names) instead of the recorded values; without the current state "
+                              f"the plan cannot tell which of them will change")
         if self.policy == "current" and self.current is None and self.version_stats:
             self.notes.append("the current state was not given: the target's provider versions are used")
         pending = sum(1 for r in self.target.resources if r.delete)

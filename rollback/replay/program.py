@@ -11,6 +11,12 @@ Imported only when the program runs (it imports pulumi). What it sends, and why:
 * a property dependency by deriving the property from the dependencies' URNs:
   ``Output.all(*urns).apply(lambda _: value)``. Unlike ``Output.all(urn, value)`` this keeps nested
   secrets at their depth instead of making the whole property secret;
+* an input the plan follows (:class:`~rollback.replay.plan.LiveRef`) as the dependency's live output
+  (``dep.id`` or ``dep.<output>``), so a consumer points at a replaced dependency's new object. The
+  generic ``CustomResource`` exposes an output attribute only for keys present in its props
+  (``rpc.transfer_properties``), so each followed output-only key is put in the dependency's props as
+  ``None``: the SDK leaves None-valued properties out of the request (``rpc.serialize_properties``)
+  and resolves the attribute from the engine's answer (``rpc.resolve_outputs``);
 * secrets as ``Output.secret(value)``; assets and archives as the SDK's asset classes; resource
   references as the re-registered resource objects; exported references as reference objects;
 * never ``import_``; reads (``external: true``) with ``ResourceOptions(id=...)``.
@@ -21,7 +27,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from rollback.replay._common import Revealed, provider_package
+from rollback.replay._common import FollowOutput, Revealed, provider_package
 from rollback.state.values import Archive, Asset, ResourceReference
 
 if TYPE_CHECKING:
@@ -72,6 +78,9 @@ def _register(step: ReplayStep, objects: dict[str, Any]) -> Any:
     component, custom, provider = _classes()
     opts = _options(step, objects)
     props = _materialize(step.inputs, objects)
+    for key in step.exposed_outputs:
+        # not sent (None), but makes the SDK resolve ``obj.<key>`` from the engine's outputs
+        props.setdefault(key, None)
     for key, deps in step.property_dependencies.items():
         if key in props and deps:
             props[key] = _derived(props[key], [objects[u].urn for u in deps])
@@ -121,6 +130,9 @@ def _materialize(value: Any, objects: dict[str, Any]) -> Any:
 
     if isinstance(value, Revealed):
         return pulumi.Output.secret(_materialize(value.value, objects))
+    if isinstance(value, FollowOutput):
+        source = objects[value.urn]
+        return source.id if value.output == "id" else getattr(source, value.output)
     if isinstance(value, dict):
         return {k: _materialize(v, objects) for k, v in value.items()}
     if isinstance(value, list):

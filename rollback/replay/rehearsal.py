@@ -10,6 +10,11 @@ provider (or default-provider version), options and inputs (recorded inputs minu
 secrets compared by value and still secret at the same depth), that the root stack's outputs are
 exported, and that nothing else is registered.
 
+The mocks answer every registration of a target resource with its *recorded* id and output
+properties, so the inputs the replay sends as live references to a dependency's outputs
+(:class:`~rollback.replay.plan.LiveRef`) resolve to the recorded values and are checked like any
+other input.
+
 Isolation: the mock runtime keeps global state (settings in context variables, the root resource).
 Each run happens in its own thread (a fresh ``contextvars`` context) with a fresh event loop, after
 ``reset_options`` — as the Automation API's language server runs an inline program — and the runner
@@ -30,6 +35,7 @@ from rollback.models import Deployment, Resource, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
+    FollowOutput,
     Revealed,
     children_index,
     engine_urn,
@@ -209,6 +215,8 @@ def canonical_value(value: Any, *, reveal: Callable[[Secret], Any], refs: Mappin
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
+    if isinstance(value, FollowOutput):
+        return _strings(value.value)
     if isinstance(value, dict):
         return [s for v in value.values() for s in _strings(v)]
     if isinstance(value, list):
@@ -232,6 +240,8 @@ def _plan_secrets(plan: ReplayPlan) -> list[str]:
         if isinstance(value, Revealed):
             out.extend(_strings(value.value))
             walk(value.value)
+        elif isinstance(value, FollowOutput):
+            walk(value.value)
         elif isinstance(value, dict):
             for v in value.values():
                 walk(v)
@@ -248,9 +258,23 @@ def _plan_secrets(plan: ReplayPlan) -> list[str]:
 
 # -- the recording monitor ------------------------------------------------------------------------
 
+# A monitor's answer to one registration: (id, output properties) with outputs as wire JSON (plain
+# JSON values; a secret as ``{SIG: SECRET_SIG, "value": ...}``), or None for the mocks' default answer.
+Responder = Callable[["Registration"], "tuple[str, Mapping[str, Any]] | None"]
+
+
+def _struct(outputs: Mapping[str, Any]) -> Any:
+    from google.protobuf import struct_pb2
+
+    out = struct_pb2.Struct()
+    if outputs:
+        out.update(dict(outputs))
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _monitor_classes() -> tuple[type, type]:
-    from google.protobuf import empty_pb2, struct_pb2
+    from google.protobuf import empty_pb2
     from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
     from pulumi.runtime.proto import resource_pb2
 
@@ -270,10 +294,11 @@ def _monitor_classes() -> tuple[type, type]:
         way the engine does (``urn.New``), so the program sees the URNs it would see for real.
         """
 
-        def __init__(self, mocks: Any, *, project: str, stack: str) -> None:
+        def __init__(self, mocks: Any, *, project: str, stack: str, respond: Responder | None = None) -> None:
             super().__init__(mocks)
             self.project = project
             self.stack = stack
+            self.respond = respond
             self.registrations: list[Registration] = []
             self.outputs: dict[str, dict[str, Any]] = {}
             self._lock = threading.Lock()
@@ -306,13 +331,17 @@ def _monitor_classes() -> tuple[type, type]:
             self._record(reg)
             if request.type == STACK_TYPE and not request.parent:
                 return resource_pb2.RegisterResourceResponse(urn=urn)
-            id_, _state = self.mocks.new_resource(MockResourceArgs(
-                typ=request.type, name=request.name, inputs=reg.inputs, provider=request.provider,
-                resource_id=request.importId, custom=request.custom))
+            answer = self.respond(reg) if self.respond is not None and request.custom else None
+            if answer is None:
+                id_, _state = self.mocks.new_resource(MockResourceArgs(
+                    typ=request.type, name=request.name, inputs=reg.inputs, provider=request.provider,
+                    resource_id=request.importId, custom=request.custom))
+                answer = (id_ or "", {})
+            id_, outputs = answer
             with self._lock:
-                self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", {})
-            return resource_pb2.RegisterResourceResponse(urn=urn, id=(id_ or "") if request.custom else "",
-                                                         object=struct_pb2.Struct())
+                self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, {})
+            return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ if request.custom else "",
+                                                         object=_struct(outputs))
 
         def ReadResource(self, request: Any) -> Any:
             urn = self.make_urn(request.parent, request.type, request.name)
@@ -323,12 +352,16 @@ def _monitor_classes() -> tuple[type, type]:
                 additional_secret_outputs=tuple(request.additionalSecretOutputs), id=request.id,
             )
             self._record(reg)
-            id_, _state = self.mocks.new_resource(MockResourceArgs(
-                typ=request.type, name=request.name, inputs=reg.inputs, provider=request.provider,
-                resource_id=request.id, custom=True))
+            answer = self.respond(reg) if self.respond is not None else None
+            if answer is None:
+                id_, _state = self.mocks.new_resource(MockResourceArgs(
+                    typ=request.type, name=request.name, inputs=reg.inputs, provider=request.provider,
+                    resource_id=request.id, custom=True))
+                answer = (id_ or request.id, {})
+            id_, outputs = answer
             with self._lock:
-                self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or request.id, {})
-            return resource_pb2.ReadResourceResponse(urn=urn, properties=struct_pb2.Struct())
+                self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, {})
+            return resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(outputs))
 
         def RegisterResourceOutputs(self, request: Any) -> Any:
             outputs = canonical_struct(request.outputs)
@@ -339,10 +372,66 @@ def _monitor_classes() -> tuple[type, type]:
     return ReplayMocks, RecordingMonitor
 
 
-def recording_monitor(*, project: str, stack: str) -> Any:
-    """A fresh recording MockMonitor (with its Mocks) for one run."""
+def recording_monitor(*, project: str, stack: str, respond: Responder | None = None) -> Any:
+    """A fresh recording MockMonitor (with its Mocks) for one run.
+
+    ``respond(registration)`` may answer a custom resource's registration (or read) with an id and
+    output properties (wire JSON, see :data:`Responder`); None falls back to the mocks (``<name>-id``,
+    no outputs). Registrations arrive on executor threads: a responder must be thread-safe.
+    """
     mocks_cls, monitor_cls = _monitor_classes()
-    return monitor_cls(mocks_cls(), project=project, stack=stack)
+    return monitor_cls(mocks_cls(), project=project, stack=stack, respond=respond)
+
+
+def _wire_output(value: Any, reveal: Callable[[Secret], Any]) -> Any:
+    """A decoded output value as wire JSON, or None when it holds something a mock cannot answer with
+    (assets, archives, references, unknowns: nothing the replay follows)."""
+    if isinstance(value, Secret):
+        inner = _wire_output(reveal(value), reveal)
+        return None if inner is None else {SIG: SECRET_SIG, "value": inner}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            w = _wire_output(v, reveal)
+            if w is None and v is not None:
+                return None
+            out[k] = w
+        return out
+    if isinstance(value, list):
+        items = [_wire_output(v, reveal) for v in value]
+        return None if any(w is None and v is not None for w, v in zip(items, value)) else items
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return None
+
+
+def _responder(expected: _Expectations, plan: ReplayPlan, reveal: Callable[[Secret], Any]) -> Responder:
+    """Answers each registration of a target resource with its recorded id and the recorded values of
+    the output properties the replay follows (the plan's exposed outputs): what the engine would answer
+    if nothing had changed since the target, so live references resolve to the recorded values."""
+    exposed = {s.urn: s.exposed_outputs for s in plan.steps if s.exposed_outputs}
+    lock = threading.Lock()
+    cache: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def respond(reg: Registration) -> tuple[str, Mapping[str, Any]] | None:
+        with lock:
+            hit = cache.get(reg.urn)
+        if hit is not None:
+            return hit
+        e = expected.resources.get(reg.urn)
+        if e is None or not e.custom or not e.res.id:
+            return None
+        outputs: dict[str, Any] = {}
+        for key in exposed.get(e.urn, ()):
+            value = _wire_output(e.res.outputs.get(key), reveal)
+            if value is not None:
+                outputs[key] = value
+        answer = (str(e.res.id), outputs)
+        with lock:
+            cache[reg.urn] = answer
+        return answer
+
+    return respond
 
 
 # -- running a program under mocks, isolated --------------------------------------------------------
@@ -676,7 +765,8 @@ def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, projec
     if (plan.project, plan.stack) != (project, stack):
         mismatches.append(f"the plan was built for {plan.project}/{plan.stack}, the rehearsal runs "
                           f"{project}/{stack}")
-    monitor = recording_monitor(project=project, stack=stack)
+    monitor = recording_monitor(project=project, stack=stack,
+                                respond=_responder(expected, plan, secrets.reveal))
     limit = timeout if timeout is not None else 60.0 + 0.05 * len(plan.steps)
     run = run_under_mocks(plan.program, project=project, stack=stack, monitor=monitor, timeout=limit)
     if run.timed_out:

@@ -7,6 +7,7 @@ appear exactly as on the wire (``{"4dabf1...": "1b4706...", "value": ...}`` for 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,9 @@ class CaptureMonitor(MockMonitor):
     resource on the executor thread's own event loop, which nobody runs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, answers: Mapping[str, tuple[str | None, Mapping[str, Any]]] | None = None) -> None:
         super().__init__(_Mocks())
+        self.answers = dict(answers or {})   # resource name -> (id or None for the mocks' one, outputs)
         self.registered: list[Any] = []
         self.read: list[Any] = []
         self.outputs: list[Any] = []
@@ -47,25 +49,30 @@ class CaptureMonitor(MockMonitor):
         copy.CopyFrom(request)
         return copy
 
-    def _answer(self, request: Any, resource_id: str) -> tuple[str, str]:
+    def _answer(self, request: Any, resource_id: str) -> tuple[str, str, Any]:
+        """(urn, id, outputs as a Struct): the mocks' id and no outputs unless ``answers`` names the resource."""
         urn = self.make_urn(request.parent, request.type, request.name)
         id_, _ = self.mocks.new_resource(MockResourceArgs(typ=request.type, name=request.name, inputs={},
                                                           resource_id=resource_id, custom=True))
+        outputs = struct_pb2.Struct()
+        if request.name in self.answers:
+            given_id, given = self.answers[request.name]
+            id_ = given_id or id_
+            outputs.update(dict(given))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, {})
-        return urn, id_
+        return urn, id_, outputs
 
     def RegisterResource(self, request: Any) -> Any:
         self.registered.append(self._copy(request))
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=self.make_urn(request.parent, request.type, request.name))
-        urn, id_ = self._answer(request, "")
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ if request.custom else "",
-                                                     object=struct_pb2.Struct())
+        urn, id_, outputs = self._answer(request, "")
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ if request.custom else "", object=outputs)
 
     def ReadResource(self, request: Any) -> Any:
         self.read.append(self._copy(request))
-        urn, _ = self._answer(request, request.id)
-        return resource_pb2.ReadResourceResponse(urn=urn, properties=struct_pb2.Struct())
+        urn, _, outputs = self._answer(request, request.id)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=outputs)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         self.outputs.append(self._copy(request))
@@ -85,8 +92,11 @@ class Captured:
         return json_format.MessageToDict(req.object if hasattr(req, "object") else req.properties)
 
 
-def capture(program: Any, *, project: str = PROJECT, stack: str = STACK) -> Captured:
-    monitor = CaptureMonitor()
+def capture(program: Any, *, project: str = PROJECT, stack: str = STACK,
+            answers: Mapping[str, tuple[str | None, Mapping[str, Any]]] | None = None) -> Captured:
+    """Run ``program`` under the capturing monitor. ``answers`` (resource name -> (id, outputs as wire
+    JSON)) is what the "engine" answers those registrations with, as a provider would after creating them."""
+    monitor = CaptureMonitor(answers)
     run = run_under_mocks(program, project=project, stack=stack, monitor=monitor, timeout=30)
     if run.error is not None:
         raise run.error

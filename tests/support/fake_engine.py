@@ -6,6 +6,11 @@ stack's current checkpoint, and writes the new checkpoint and history entry into
 way the CLI does (through :mod:`tests.support.pulumi_writer`). Secrets are re-encrypted with the
 stack's own passphrase provider, reusing ciphertexts of unchanged values as the CLI's cache does.
 
+Like the engine, it answers each registration with the resource's id and outputs, so a program that reads
+another resource's outputs (``task_definition.arn``) sees what the real run would: the current state's id
+and top-level scalar outputs for a resource that stays or is updated, a new id (and, where the old one
+had an ``arn``, a new ``arn``: an ECS task definition's next revision) for one that is replaced or created.
+
 Error switches (Helm's fakes have ``UpdateError``/``WaitError``) let tests make each step fail:
 ``fail_preview``, ``fail_up`` (after ``fail_up_after`` resources, leaving partial state as a real
 failed update does), ``plan_unsupported`` (the saved plan cannot be used, pulumi#16412),
@@ -86,6 +91,25 @@ def provider_check(new: Any, old: Any) -> Any:
     return new
 
 
+def renewed_outputs(old_outputs: Mapping[str, Any], inputs: Mapping[str, Any], rid: str) -> dict[str, Any]:
+    """The outputs of a replaced (or created) resource: its inputs and new id, and a new ``arn`` where the
+    old object had one (an ECS task definition's next revision; otherwise the new id in the last segment)."""
+    out = {**inputs, "id": rid}
+    arn, revision = old_outputs.get("arn"), old_outputs.get("revision")
+    if isinstance(arn, str) and isinstance(revision, int) and arn.endswith(f":{revision}"):
+        out["revision"] = revision + 1
+        out["arn"] = f"{arn[:-len(str(revision))]}{revision + 1}"
+    elif isinstance(arn, str) and arn:
+        cut = max(arn.rfind("/"), arn.rfind(":"))
+        out["arn"] = f"{arn[:cut + 1]}{rid}"
+    return out
+
+
+def scalar_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What the double answers a program with: the top-level strings, numbers and booleans (no secrets)."""
+    return {k: v for k, v in outputs.items() if isinstance(v, (str, int, float, bool))}
+
+
 def _unsecret(value: Any) -> Any:
     out = plain(value)
     return out.value if isinstance(out, PendingSecret) else out
@@ -133,6 +157,7 @@ class Planned:
     outputs: dict[str, dict[str, Any]]
     ops: dict[str, str]
     deletes: list[str]
+    answers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # urn -> (id, outputs)
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -164,36 +189,56 @@ class FakeStack:
             return SecretEncrypter.resume(self.engine.passphrase, salt, rng=rng)
         return SecretEncrypter.create(self.engine.passphrase, rng=rng)
 
+    def _op(self, reg: Any, old: Mapping[str, Any] | None, enc: SecretEncrypter) -> str:
+        if old is None:
+            return "create"
+        new_inputs = comparable(provider_check(plain(reg.inputs), old.get("inputs") or {}), enc.reveal)
+        old_inputs = comparable(old.get("inputs") or {}, enc.reveal)
+        if new_inputs == old_inputs:
+            return "same"
+        return "replace" if reg.type in REPLACE_ON_CHANGE else "update"
+
+    def _outcome(self, reg: Any, old: Mapping[str, Any] | None, op: str) -> tuple[str, dict[str, Any]]:
+        """(id, outputs) of a custom resource after this operation."""
+        old = old or {}
+        if op == "same":
+            return old.get("id"), dict(old.get("outputs") or {})
+        inputs = provider_check(plain(reg.inputs), old.get("inputs") or {})
+        if op == "update":
+            return old.get("id"), {**(old.get("outputs") or {}), **inputs}
+        rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.now)).getrandbits(128)).hex[:8]}"
+        return rid, renewed_outputs(old.get("outputs") or {}, inputs, rid)
+
     def _run(self) -> Planned:
         from rollback.replay.rehearsal import recording_monitor, run_under_mocks
 
-        monitor = recording_monitor(project=self.spec.project, stack=self.spec.stack)
+        current = self._current()
+        enc = self._encrypter(current)
+        live = {r["urn"]: r for r in current.get("resources") or [] if not r.get("delete")}
+        answers: dict[str, tuple[str, dict[str, Any]]] = {}
+
+        def respond(reg: Any) -> tuple[str, dict[str, Any]] | None:
+            if reg.op == "read" or reg.type.startswith("pulumi:providers:"):
+                return None
+            old = live.get(reg.urn)
+            rid, outputs = answers[reg.urn] = self._outcome(reg, old, self._op(reg, old, enc))
+            return rid, scalar_outputs(outputs)
+
+        monitor = recording_monitor(project=self.spec.project, stack=self.spec.stack, respond=respond)
         run = run_under_mocks(self.program, project=self.spec.project, stack=self.spec.stack, monitor=monitor,
                               timeout=120)
         if run.timed_out or run.error is not None:
             raise OperationFailed(f"preview failed: the program failed: {run.error!r}")
-        current = self._current()
-        enc = self._encrypter(current)
-        live = {r["urn"]: r for r in current.get("resources") or [] if not r.get("delete")}
         ops: dict[str, str] = {}
         for reg in monitor.registrations:
             if reg.type == STACK_TYPE and not reg.parent:
                 continue
-            old = live.get(reg.urn)
-            if old is None:
-                ops[reg.urn] = "create"
-                continue
-            new_inputs = comparable(provider_check(plain(reg.inputs), old.get("inputs") or {}), enc.reveal)
-            old_inputs = comparable(old.get("inputs") or {}, enc.reveal)
-            if new_inputs == old_inputs:
-                ops[reg.urn] = "same"
-            else:
-                ops[reg.urn] = "replace" if reg.type in REPLACE_ON_CHANGE else "update"
+            ops[reg.urn] = self._op(reg, live.get(reg.urn), enc)
         registered = {reg.urn for reg in monitor.registrations}
         default_providers = {self._default_provider_urn(reg) for reg in monitor.registrations if reg.version}
         deletes = [u for u, r in live.items() if u not in registered and r["type"] != STACK_TYPE
                    and u not in default_providers]
-        return Planned(list(monitor.registrations), dict(monitor.outputs), ops, deletes)
+        return Planned(list(monitor.registrations), dict(monitor.outputs), ops, deletes, answers)
 
     def _default_provider_urn(self, reg: Any) -> str:
         pkg = reg.type.split(":", 1)[0]
@@ -294,12 +339,8 @@ class FakeStack:
                 if reg.type.startswith("pulumi:providers:"):
                     provider_ids[reg.urn] = old.get("id")
                 continue
-            if op == "update":
-                rid = old.get("id")
-                outputs = {**(old.get("outputs") or {}), **inputs}
-            else:
-                rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.now)).getrandbits(128)).hex[:8]}"
-                outputs = {**inputs, "id": rid}
+            # what the program was answered with during the run (same ids and outputs)
+            rid, outputs = planned.answers.get(reg.urn) or self._outcome(reg, old, op)
             if reg.type.startswith("pulumi:providers:"):
                 rid = old.get("id") or str(uuid.UUID(int=random.Random(reg.urn).getrandbits(128)))
                 provider_ids[reg.urn] = rid
