@@ -484,3 +484,18 @@ def test_write_config_keeps_the_files_secure_value_when_history_hides_it(world: 
     after = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]
     assert after["omniserve:apiToken"] == before and after["omniserve:apiToken"]["secure"] != "[secret]"
     assert after["omniserve:image"] == "ghcr.io/omniserve/bot:1.4.0"
+
+
+def test_a_target_using_an_unreplayable_checkpoint_feature_is_refused(world: Path) -> None:
+    history_dir = world / "backend" / ".pulumi" / "history" / "omniserve" / "prod"
+    checkpoint = sorted(history_dir.glob("*.checkpoint.json"))[1]          # v2
+    doc = json.loads(checkpoint.read_text())
+    doc["version"], doc["features"] = 4, ["hooks"]
+    checkpoint.write_text(json.dumps(doc))
+    before = snapshot(world / "backend")
+    action, _, _ = rollback(world)
+    with pytest.raises(Refused) as err:
+        action.run("prod", "previous")
+    assert err.value.exit_code == EXIT_REFUSED
+    assert "v2 uses the checkpoint feature 'hooks'" in err.value.message and str(checkpoint) in err.value.message
+    assert snapshot(world / "backend") == before

@@ -56,11 +56,20 @@ def ask(question: str, *, yes: bool, what: str, is_interactive: Callable[[], boo
     return bool(typer.confirm(question, default=False))
 
 
+# Checkpoint features (state version 4) a replay reproduces; the others record engine behaviour (hooks,
+# views, taint, replaceWith, parameterized providers, byte strings) that re-registering inputs cannot.
+REPLAYABLE_FEATURES = frozenset({"refreshBeforeUpdate"})
+
+
 def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list[str]]:
     """What refuses this rollback (reasons) and what was allowed by a flag (notes)."""
     reasons: list[str] = []
     notes: list[str] = []
     history = plan.history
+    for feature in plan.target.features:
+        if feature not in REPLAYABLE_FEATURES:
+            reasons.append(f"v{plan.resolution.target.number} uses the checkpoint feature '{feature}', which a "
+                           f"replay cannot reproduce ({plan.target.source})")
     d = plan.diff.to_dict()
     for item in (d.get("summary") or {}).get("data_loss") or []:
         text = f"{item.get('op')} of data-bearing {item.get('type')} {item.get('urn')}"
@@ -154,6 +163,12 @@ class Rollback:
                       f"v{plan.resolution.target.number}")
             return EXIT_OK
 
+        if not self.yes and not self.is_interactive():
+            message = ("not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to roll back "
+                       "non-interactively")
+            data["outcome"], data["refused"] = "refused", [message]
+            self._emit_json(data)
+            raise Refused(message)
         from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
         from rollback.errors import EngineUnavailable
 
