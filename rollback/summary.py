@@ -27,7 +27,7 @@ from typing import Any
 from rollback.models import Deployment, Resource, urn_name
 from rollback.rules import kubernetes_gvk, type_key
 from rollback.state.secrets import SecretBox, SecretUnavailable
-from rollback.state.values import SECRET_TEXT, Secret, to_display
+from rollback.state.values import SECRET_TEXT, Revealed, Secret, to_display
 
 # ----------------------------------------------------------------------------------------------
 # Public result types
@@ -97,20 +97,6 @@ def workloads_to_dicts(changes: Sequence[WorkloadChange]) -> list[dict[str, Any]
 # Values that came out of secrets
 
 
-class _Hidden:
-    """A value revealed from a secret: compared by value, displayed as [secret]."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return SECRET_TEXT
-
-    __str__ = __repr__
-
-
 class _Opaque:
     """A secret that cannot be revealed here."""
 
@@ -138,13 +124,13 @@ def _hide(v: Any) -> Any:
         return {k: _hide(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_hide(x) for x in v]
-    if isinstance(v, (_Hidden, _Opaque)):
+    if isinstance(v, (Revealed, _Opaque)):
         return v
-    return _Hidden(v)
+    return Revealed(v)
 
 
 def _open(v: Any, box: SecretBox) -> Any:
-    """The value with every secret revealed into :class:`_Hidden` leaves (or :class:`_Opaque`)."""
+    """The value with every secret revealed into :class:`Revealed` leaves (or :class:`_Opaque`)."""
     if isinstance(v, Secret):
         try:
             inner = box.reveal(v)
@@ -159,7 +145,7 @@ def _open(v: Any, box: SecretBox) -> Any:
 
 
 def _is_secret(v: Any) -> bool:
-    if isinstance(v, (_Hidden, _Opaque)):
+    if isinstance(v, (Revealed, _Opaque)):
         return True
     if isinstance(v, dict):
         return any(_is_secret(x) for x in v.values())
@@ -170,7 +156,7 @@ def _is_secret(v: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     """A comparable value (secrets unwrapped); raises _Unknown for a secret we cannot open."""
-    if isinstance(v, _Hidden):
+    if isinstance(v, Revealed):
         return v.value
     if isinstance(v, _Opaque):
         raise _Unknown(v.reason)
@@ -196,7 +182,7 @@ def _get(obj: Any, *path: str | int) -> Any:
 
 def _json_doc(v: Any) -> Any:
     """Parse a JSON string (possibly from a secret: the parsed leaves stay hidden)."""
-    if isinstance(v, _Hidden) and isinstance(v.value, str):
+    if isinstance(v, Revealed) and isinstance(v.value, str):
         try:
             return _hide(json.loads(v.value))
         except ValueError:
@@ -213,7 +199,7 @@ def _text(v: Any) -> str | None:
     """Display text for a scalar-ish value."""
     if v is None:
         return None
-    if isinstance(v, (_Hidden, _Opaque)):
+    if isinstance(v, (Revealed, _Opaque)):
         return SECRET_TEXT
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -291,7 +277,7 @@ class _Container:
     key: str                   # identity used to match containers across versions
     label: str                 # 'container "bot"', 'init container "migrate"', 'container #0'
     image: Any = None
-    limits: dict[str, Any] = field(default_factory=dict)   # field name -> raw value (may be _Hidden)
+    limits: dict[str, Any] = field(default_factory=dict)   # field name -> raw value (may be Revealed)
     env: dict[str, _Env] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rest: dict[str, Any] = field(default_factory=dict)     # the container's other settings, by key
@@ -319,7 +305,7 @@ def _container_label(name: Any, index: int, init: bool = False) -> tuple[str, st
 
 
 def _env_display_value(value: Any) -> _Env:
-    if isinstance(value, (_Hidden, _Opaque)):
+    if isinstance(value, (Revealed, _Opaque)):
         return _Env(SECRET_TEXT, value, True)
     if isinstance(value, str):
         return _Env(json.dumps(value, ensure_ascii=False), value, False)
@@ -369,7 +355,7 @@ def _k8s_containers(spec: Any) -> list[_Container]:
     out: list[_Container] = []
     for init in (False, True):
         items = _get(spec, "initContainers" if init else "containers")
-        if isinstance(items, (_Hidden, _Opaque)):
+        if isinstance(items, (Revealed, _Opaque)):
             out.append(_Container(key="init:*" if init else "*",
                                   label="init containers" if init else "containers", image=items))
             continue
@@ -411,7 +397,7 @@ def _kubernetes(res: Resource, inputs: Any) -> _Workload | None:
         if isinstance(spec, _Opaque):
             unread.append(f"{'.'.join(path[: i + 1])} is secret and could not be read: {spec.reason}")
             break
-    if not unread and any(isinstance(_get(spec, key, i, "name"), _Hidden)
+    if not unread and any(isinstance(_get(spec, key, i, "name"), Revealed)
                           for key in ("containers", "initContainers")
                           for i in range(len(_get(spec, key) or []) if isinstance(_get(spec, key), list) else 0)):
         info.append("the pod template is secret: its values show as [secret]")
@@ -444,7 +430,7 @@ def _ecs_task(res: Resource, inputs: Any) -> _Workload:
         unread.append(f"containerDefinitions is secret and could not be read: {raw.reason}")
     else:
         defs = _json_doc(raw)
-        if isinstance(raw, _Hidden):
+        if isinstance(raw, Revealed):
             info.append("containerDefinitions is secret: its values show as [secret]")
         elif raw is not None and defs is None:
             unread.append("containerDefinitions is not valid JSON")
@@ -453,7 +439,7 @@ def _ecs_task(res: Resource, inputs: Any) -> _Workload:
         if not isinstance(c, dict):
             continue
         key, label = _container_label(_plain_or_none(c.get("name")), i)
-        if isinstance(c.get("name"), _Hidden):
+        if isinstance(c.get("name"), Revealed):
             key, label = _container_label(None, i)
         env: dict[str, _Env] = {}
         for j, item in enumerate(c.get("environment") or []):
@@ -464,8 +450,8 @@ def _ecs_task(res: Resource, inputs: Any) -> _Workload:
             if isinstance(item, dict):
                 name = item.get("name")
                 ref = item.get("valueFrom")
-                shown = SECRET_TEXT if isinstance(ref, (_Hidden, _Opaque)) else f"from secret {ref}"
-                env[name if isinstance(name, str) else f"#s{j}"] = _Env(shown, ref, isinstance(ref, (_Hidden, _Opaque)))
+                shown = SECRET_TEXT if isinstance(ref, (Revealed, _Opaque)) else f"from secret {ref}"
+                env[name if isinstance(name, str) else f"#s{j}"] = _Env(shown, ref, isinstance(ref, (Revealed, _Opaque)))
         limits = {"memory limit": c.get("memory"), "memory request": c.get("memoryReservation"),
                   "cpu units": c.get("cpu")}
         containers.append(_Container(key=key, label=label, image=c.get("image"), limits=limits, env=env,
@@ -476,7 +462,7 @@ def _ecs_task(res: Resource, inputs: Any) -> _Workload:
 
 
 def _plain_or_none(v: Any) -> Any:
-    return None if isinstance(v, (_Hidden, _Opaque)) else v
+    return None if isinstance(v, (Revealed, _Opaque)) else v
 
 
 def _ecs_service(res: Resource, inputs: Any) -> _Workload:
@@ -513,7 +499,7 @@ def _cloud_run(res: Resource, inputs: Any) -> _Workload:
     if isinstance(items, _Opaque):
         unread.append(f"the container list is secret and could not be read: {items.reason}")
         items = []
-    elif isinstance(items, _Hidden):
+    elif isinstance(items, Revealed):
         items = []
     for i, c in enumerate(items or []):
         if not isinstance(c, dict):
@@ -539,14 +525,14 @@ def _cloud_run(res: Resource, inputs: Any) -> _Workload:
 def _docker(res: Resource, inputs: Any) -> _Workload:
     env: dict[str, _Env] = {}
     envs = _get(inputs, "envs")
-    if isinstance(envs, (_Hidden, _Opaque)):
+    if isinstance(envs, (Revealed, _Opaque)):
         env["(envs)"] = _Env(SECRET_TEXT, envs, True)
     else:
         for i, item in enumerate(envs or []):
             if isinstance(item, str):
                 name, _, value = item.partition("=")
                 env[name] = _env_display_value(value)
-            elif isinstance(item, (_Hidden, _Opaque)):
+            elif isinstance(item, (Revealed, _Opaque)):
                 # "NAME=value" inside a secret: the name is part of the secret too.
                 env[f"#{i}"] = _Env(SECRET_TEXT, item, True)
     name = _get(inputs, "name")

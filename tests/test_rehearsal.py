@@ -9,9 +9,9 @@ import pytest
 
 from rollback.models import Deployment
 from rollback.replay import ReplayPlan, build_replay_program, rehearse
-from rollback.replay._common import Revealed
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import SecretBox
+from rollback.state.values import Revealed
 from tests.paths import FIXTURES
 from tests.replay_support.checkpoints import (
     PROJECT,

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rollback.models import Resource, parse_urn
-from rollback.state.values import SECRET_TEXT
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -31,20 +30,6 @@ _SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
 _DEFAULT_NAME = re.compile(r"^default_(\d+)_(\d+)_(\d+)$")
-
-
-class Revealed:
-    """A decrypted secret value on its way back into a replay: never printed, never compared by repr."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return SECRET_TEXT
-
-    __str__ = __repr__
 
 
 class FollowOutput:

@@ -45,7 +45,6 @@ from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
     FollowOutput,
-    Revealed,
     children_index,
     engine_urn,
     format_seconds,
@@ -72,6 +71,7 @@ from rollback.state.values import (
     Asset,
     RawBytes,
     ResourceReference,
+    Revealed,
     Secret,
     to_display,
 )

@@ -27,8 +27,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from rollback.replay._common import FollowOutput, Revealed, provider_package
-from rollback.state.values import Archive, Asset, ResourceReference
+from rollback.replay._common import FollowOutput, provider_package
+from rollback.state.values import Archive, Asset, ResourceReference, Revealed
 
 if TYPE_CHECKING:
     from rollback.replay.plan import ReplayPlan, ReplayStep

@@ -36,7 +36,6 @@ from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
     FollowOutput,
-    Revealed,
     children_index,
     engine_urn,
     is_default_provider,
@@ -64,6 +63,7 @@ from rollback.state.values import (
     Asset,
     RawBytes,
     ResourceReference,
+    Revealed,
     Secret,
 )
 

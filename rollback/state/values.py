@@ -39,6 +39,21 @@ class Secret:
     __str__ = __repr__
 
 
+class Revealed:
+    """A value decrypted from a secret, on its way to a comparison or a replay: printing it shows
+    ``[secret]``, never the value (``.value`` is for code, not for output)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return SECRET_TEXT
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True)
 class Asset:
     hash: str = ""
