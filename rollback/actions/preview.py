@@ -7,6 +7,7 @@ nothing. The apply action builds on the :class:`Plan` it returns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,8 @@ class Plan:
         d = self.diff.to_dict()
         summary = dict(d.get("summary") or {})
         summary["workloads"] = workloads_to_dicts(self.workloads)
-        summary["lines"] = render_summary_lines(self.workloads) + _secret_lines(d, self.resolution.target.number)
+        summary["lines"] = (render_summary_lines(self.workloads) + _config_map_lines(d)
+                            + _secret_lines(d, self.resolution.target.number))
         out: dict[str, Any] = {
             "stack": self.history.ref.name,
             "project": self.history.ref.project or None,
@@ -157,6 +159,28 @@ def _project_of(deployment: Deployment) -> str:
         if len(parts) > 1:
             return parts[1]
     return ""
+
+
+def _config_map_lines(diff: dict[str, Any]) -> list[str]:
+    """Kubernetes env often comes from a ConfigMap (envFrom): its keys are env vars a person looks for."""
+    out = []
+    for c in diff.get("changes") or []:
+        if c.get("type") != "kubernetes:core/v1:ConfigMap" or c.get("op") not in ("update", "replace"):
+            continue
+        name = c["urn"].split("::")[-1]
+        for p in c.get("properties") or []:
+            path = p.get("path", "")
+            if not path.startswith("data.") and not path.startswith('data["'):
+                continue
+            key = path[len("data."):] if path.startswith("data.") else path[len('data["'):-2]
+            before, after = p.get("before"), p.get("after")
+            if before is None:
+                out.append(f"ConfigMap {name}: {key} added: {json.dumps(after)}")
+            elif after is None:
+                out.append(f"ConfigMap {name}: {key} removed (was {json.dumps(before)})")
+            else:
+                out.append(f"ConfigMap {name}: {key} {json.dumps(before)} -> {json.dumps(after)}")
+    return out
 
 
 def _secret_lines(diff: dict[str, Any], version: int) -> list[str]:
