@@ -160,6 +160,7 @@ def test_legacy_layout_without_meta_yaml(tmp_path: Path) -> None:
     doc = history_json("prod", "--backend", shop.url)
     assert [(v["version"], v["message"]) for v in doc["versions"]] == [(2, "two"), (1, "one")]
     assert doc["current_version"] == 2
+    assert doc["project"] == "shop"          # not in the legacy path: taken from the resources' URNs
 
     plan = invoke_json(cli("rollback", "prod", "--to", "previous", "--preview", "--json", "--backend", shop.url))
     assert plan["to_version"] == 1

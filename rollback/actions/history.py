@@ -55,9 +55,14 @@ class History:
         pending = len(h.current().pending_operations) if h.count else 0
         if pending:
             warnings.append(f"the current state has {pending} pending operation(s) from an interrupted update")
+        project = h.ref.project
+        if not project and h.count:   # legacy layout: the project is in the URNs, not the path
+            from rollback.actions.preview import _project_of
+
+            project = _project_of(h.current())
         return {
             "stack": h.ref.name,
-            "project": h.ref.project or None,
+            "project": project or None,
             "backend": self.ctx.backend.url,
             "current_version": current,
             "versions": versions,
