@@ -111,6 +111,17 @@ class Deployment:
     def root_stack(self) -> Resource | None:
         return next((r for r in self.resources if r.is_stack and not r.delete), None)
 
+    @property
+    def project(self) -> str:
+        """The project, from the checkpoint's stack name or else its resources' URNs ('' if neither says)."""
+        if self.stack.count("/") == 2:
+            return self.stack.split("/")[1]
+        for r in self.resources:
+            project = parse_urn(r.urn)[1]
+            if project:
+                return project
+        return ""
+
     def plugin_versions(self) -> dict[str, str]:
         return {p.get("name", ""): p.get("version", "") for p in self.manifest.get("plugins") or []
                 if isinstance(p, dict)}

@@ -57,9 +57,7 @@ class History:
             warnings.append(f"the current state has {pending} pending operation(s) from an interrupted update")
         project = h.ref.project
         if not project and h.count:   # legacy layout: the project is in the URNs, not the path
-            from rollback.actions.preview import _project_of
-
-            project = _project_of(h.current())
+            project = h.current().project
         return {
             "stack": h.ref.name,
             "project": project or None,

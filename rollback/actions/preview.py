@@ -115,7 +115,7 @@ class Preview:
                                  f"({secrets.unavailable_reason}); a rollback needs them")
             return
         plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
-                                  project=ref.project or _project_of(plan.target), stack=ref.name)
+                                  project=ref.project or plan.target.project, stack=ref.name)
 
 
 @dataclass
@@ -148,18 +148,6 @@ class Diff:
         return {"stack": history.ref.name, "project": history.ref.project or None,
                 "from_version": a_label, "to_version": b_label, "skipped": [],
                 "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}
-
-
-def _project_of(deployment: Deployment) -> str:
-    """The project of a legacy-layout stack, from its checkpoint or its resources' URNs."""
-    if deployment.stack.count("/") == 2:
-        return deployment.stack.split("/")[1]
-    for r in deployment.resources:
-        parts = r.urn.split("::")
-        if len(parts) > 1:
-            return parts[1]
-    return ""
-
 
 def _config_map_lines(diff: dict[str, Any]) -> list[str]:
     """Kubernetes env often comes from a ConfigMap (envFrom): its keys are env vars a person looks for."""
