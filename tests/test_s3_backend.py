@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import socket
 import subprocess
 import sys
@@ -115,16 +114,11 @@ def keys_under(client: Any, bucket: str, prefix: str) -> set[str]:
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    """A moto server of the S3 tests' own: the bucket uploaded once stays for the session."""
+    from tests.support.moto import moto_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def _admin_client(endpoint: str) -> Any:

@@ -51,16 +51,11 @@ def fake_clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def health_moto() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (random port), running in this process; yields its URL."""
-    from moto.server import ThreadedMotoServer
+    """A moto server of the health tests' own (they reset its state per test); yields its URL."""
+    from tests.support.moto import moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
