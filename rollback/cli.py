@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -227,11 +226,6 @@ def diff_cmd(
         return 0
 
     _run(body)
-
-
-class MarkKind(str, Enum):
-    good = "good"
-    bad = "bad"
 
 
 @app.command("mark")
