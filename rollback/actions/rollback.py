@@ -41,14 +41,18 @@ def interactive(environ: dict[str, str] | None = None) -> bool:
         return False
 
 
+def no_terminal(what: str) -> Refused:
+    return Refused(f"not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to {what} "
+                   f"non-interactively")
+
+
 def ask(question: str, *, yes: bool, what: str, is_interactive: Callable[[], bool] = interactive,
         confirm: Callable[[str], bool] | None = None) -> bool:
     """One confirmation: --yes skips it; no terminal (or CI=true) refuses; else a prompt."""
     if yes:
         return True
     if not is_interactive():
-        raise Refused(f"not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to {what} "
-                      f"non-interactively")
+        raise no_terminal(what)
     if confirm is not None:
         return confirm(question)
     import typer
@@ -156,19 +160,18 @@ class Rollback:
             self._emit_json(data)
             raise Refused("rollback refused: " + "; ".join(reasons), reasons=reasons)
         self._show(data)
-        if not plan.diff.changes and not data.get("replay_differences"):
+        if not plan.diff.changes:
             data["outcome"] = "nothing-to-do"
             self._emit_json(data)
             self._say(f"nothing to roll back: {plan.history.ref.name} already has the desired state of "
                       f"v{plan.resolution.target.number}")
             return EXIT_OK
 
-        if not self.yes and not self.is_interactive():
-            message = ("not confirmed: no terminal to ask on (CI=true or no TTY); pass --yes to roll back "
-                       "non-interactively")
-            data["outcome"], data["refused"] = "refused", [message]
+        if not self.yes and not self.is_interactive():   # before the CLI check: CI learns what to fix first
+            refusal = no_terminal("roll back")
+            data["outcome"], data["refused"] = "refused", [refusal.message]
             self._emit_json(data)
-            raise Refused(message)
+            raise refusal
         from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
         from rollback.errors import EngineUnavailable
 
