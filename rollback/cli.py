@@ -37,7 +37,6 @@ app = typer.Typer(
 class State:
     debug = False
     quiet = False
-    color = True
 
 
 STATE = State()
@@ -59,7 +58,6 @@ def _root(
 ) -> None:
     STATE.debug = debug or os.environ.get("INFRA_ROLLBACK_DEBUG") == "1"
     STATE.quiet = quiet
-    STATE.color = not no_color and "NO_COLOR" not in os.environ
     if no_color:
         os.environ["NO_COLOR"] = "1"  # Rich (help, prompts) honours it
 
@@ -319,8 +317,6 @@ _COMMANDS = {"rollback", "history", "diff", "mark", "verify", "deploy"}
 
 
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
-if "--no-color" in sys.argv:
-    os.environ["NO_COLOR"] = "1"  # before Typer renders any help
 
 
 def _route(argv: list[str]) -> list[str]:
@@ -353,6 +349,8 @@ def _click_exceptions() -> object:
 def main(argv: list[str] | None = None) -> None:
     cx: Any = _click_exceptions()
     args = _route(list(sys.argv[1:] if argv is None else argv))
+    if "--no-color" in args:
+        os.environ["NO_COLOR"] = "1"  # before Typer renders any help (eager, ahead of the callback)
     try:
         code = app(args=args, prog_name="infra-rollback", standalone_mode=False)
     except cx.UsageError as exc:
