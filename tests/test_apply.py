@@ -392,47 +392,6 @@ def test_progress_names_the_failed_step() -> None:
     assert progress.failure_summary()
 
 
-@pytest.mark.pulumi_cli
-def test_real_engine_rolls_back_a_local_stack(tmp_path: Path, monkeypatch) -> None:
-    """With a real `pulumi` on PATH: two updates of a plugin-free program, then a rollback to v1."""
-    import pulumi
-    from pulumi import automation as auto
-
-    backend = tmp_path / "state"
-    backend.mkdir()
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "real-cli-test")
-
-    def release(n: int):
-        def program() -> None:
-            for i in range(n):
-                c = pulumi.ComponentResource("rbtest:index:Part", f"part{i}")
-                c.register_outputs({"index": i, "release": n})
-            pulumi.export("release", n)
-        return program
-
-    opts = auto.LocalWorkspaceOptions(
-        project_settings=auto.ProjectSettings(name="rbtest", runtime="python",
-                                              backend=auto.ProjectBackend(url=f"file://{backend}")),
-        env_vars={"PULUMI_CONFIG_PASSPHRASE": "real-cli-test"})
-    stack = auto.create_or_select_stack(stack_name="dev", project_name="rbtest", program=release(1), opts=opts)
-    stack.up()
-    stack.workspace.program = release(3)
-    auto.select_stack(stack_name="dev", project_name="rbtest", program=release(3), opts=opts).up()
-
-    ctx = Context(cwd=tmp_path, backend_flag=f"file://{backend}", passphrase=lambda: "real-cli-test")
-    action = Rollback(ctx=ctx, yes=True, verify=False, out=io.StringIO(), err=io.StringIO())
-    assert action.run("dev", "1") == 0
-    history = ctx_for_backend(tmp_path, backend).history("dev")
-    assert history.count == 3
-    assert not history.diff_from_current(1).changes
-    names = sorted(r.name for r in history.current().live_resources() if r.type == "rbtest:index:Part")
-    assert names == ["part0"]
-
-
-def ctx_for_backend(cwd: Path, backend: Path) -> Context:
-    return Context(cwd=cwd, backend_flag=f"file://{backend}", passphrase=lambda: "real-cli-test")
-
-
 def test_write_config_keeps_git_honest(world: Path) -> None:
     import yaml
 

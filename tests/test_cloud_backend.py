@@ -480,7 +480,7 @@ def test_tag_values_fit_the_service_limits(fake: RecordedPulumi) -> None:
 
 
 # -- the real thing -------------------------------------------------------------------------------
-@pytest.mark.pulumi_cli
+@pytest.mark.engine
 def test_real_pulumi_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two updates of a throwaway Cloud stack (a secret output), then history, diff and mark through our CLI."""
     if not os.environ.get("PULUMI_ACCESS_TOKEN"):
