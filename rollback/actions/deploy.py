@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from rollback.actions.context import Context
 from rollback.actions.rollback import ask, interactive
-from rollback.engine import Engine, PlanUnsupported, StackSpec
-from rollback.errors import EXIT_FAILED, EXIT_OK, BadInput, OperationFailed, Refused, RollbackError
+from rollback.engine import Engine, StackSpec
+from rollback.errors import EXIT_FAILED, EXIT_OK, BadInput, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollback.engine import ConcurrentUpdate, PlanUnsupported, StackSpec
-from rollback.errors import OperationFailed
+from rollback.engine import StackSpec
+from rollback.errors import ConcurrentUpdate, OperationFailed, PlanUnsupported
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
 from tests.support.pulumi_writer import (
     DiyBackend,
