@@ -4,7 +4,8 @@
 StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Pod), ECS task definitions
 (their ``containerDefinitions`` JSON string) and services, Cloud Run services and Docker containers,
 and reports image, memory and CPU limits and requests, environment variables and replica counts
-before (now) and after (the target). :func:`render_summary_lines` turns that into lines such as::
+before (now) and after (the target). :func:`rollback.render.summary.workload_lines` turns that into
+lines such as::
 
     Deployment omniserve, container "bot": image ghcr.io/omniserve/bot:1.5.0 -> ghcr.io/omniserve/bot:1.4.0
     Deployment omniserve, container "bot": env SENTIMENT_MODEL removed (was "distilroberta-urgent")
@@ -734,55 +735,7 @@ def workload_summary(current: Deployment, target: Deployment, *, current_secrets
     return out
 
 
-def _prefix(c: WorkloadChange) -> str:
-    head = f"{c.kind} {c.name}"
-    if c.container is None:
-        return head
-    if c.container.startswith("init:"):
-        return f'{head}, init container "{c.container[5:]}"'
-    if c.container.startswith("#"):
-        return f"{head}, container {c.container}"
-    return f'{head}, container "{c.container}"'
-
-
-def render_summary_lines(changes: Sequence[WorkloadChange]) -> list[str]:
-    """Lines a person can read at 3 a.m., one fact per line."""
-    lines: list[str] = []
-    for c in changes:
-        prefix = _prefix(c)
-        if c.container is None and c.status == "added":
-            lines.append(f"{prefix}: re-created (only in the target)")
-        elif c.container is None and c.status == "removed":
-            lines.append(f"{prefix}: deleted (not in the target)")
-        elif c.status == "added":
-            parts = [f"{f.field} {f.after}" for f in c.fields if f.after is not None] + list(c.notes)
-            lines.append(f"{prefix} added" + (f": {', '.join(parts)}" if parts else ""))
-            continue
-        elif c.status == "removed":
-            image = next((f.before for f in c.fields if f.field == "image" and f.before), None)
-            lines.append(f"{prefix} removed" + (f" (was image {image})" if image else ""))
-            continue
-        for f in c.fields:
-            if f.secret:
-                lines.append(f"{prefix}: {f.field} changed ({SECRET_TEXT})")
-            else:
-                lines.append(f"{prefix}: {f.field} {f.before if f.before is not None else 'unset'} -> "
-                             f"{f.after if f.after is not None else 'unset'}")
-        for e in c.env:
-            if e.op == "added":
-                lines.append(f"{prefix}: env {e.name} added: {e.after}")
-            elif e.op == "removed":
-                lines.append(f"{prefix}: env {e.name} removed (was {e.before})")
-            elif e.secret:
-                lines.append(f"{prefix}: env {e.name} changed ({SECRET_TEXT})")
-            else:
-                lines.append(f"{prefix}: env {e.name} {e.before} -> {e.after}")
-        for note in c.notes:
-            lines.append(f"{prefix}: {note}")
-    return lines
-
-
 __all__ = [
-    "EnvChange", "FieldChange", "WorkloadChange", "render_summary_lines", "workload_summary",
+    "EnvChange", "FieldChange", "WorkloadChange", "workload_summary",
     "workloads_to_dicts",
 ]

@@ -5,7 +5,7 @@ for expectations, clock and sleep) and ``run(stack)`` tells the story: find the 
 stack config, derive what should be running from the target, build the gates, poll them, report.
 
     report = Verify(config=read_stack_config(path), target=deployment, timeout=120).run("prod")
-    print(render_text(report))            # or json.dumps(report.to_dict())
+    print(health_text(report))            # rollback.render.health; or json.dumps(report.to_dict())
     exit_code = 0 if report.healthy else 1
 """
 
@@ -18,19 +18,12 @@ from typing import Any
 
 from rollback.errors import BadInput
 from rollback.health.expect import Expectations, expectations_from
-from rollback.health.runner import (
-    Gate,
-    GateReport,
-    HealthReport,
-    ProgressPrinter,
-    render_text,
-    run_gates,
-)
+from rollback.health.runner import Gate, GateReport, HealthReport, run_gates
 from rollback.health.spec import CONFIG_KEY, HealthSpec, load_health_spec
 from rollback.models import Deployment
 from rollback.state.secrets import passphrase_from_env
 
-__all__ = ["HealthReport", "ProgressPrinter", "Verify", "render_text"]
+__all__ = ["HealthReport", "Verify"]
 
 GatesFor = Callable[[HealthSpec, "Expectations | None"], Sequence[Gate]]
 

@@ -20,9 +20,9 @@ from rollback.models import Deployment
 def _on_round(stream: IO[str] | None) -> Any:
     if stream is None:
         return None
-    from rollback.actions.verify import ProgressPrinter
+    from rollback.render.health import GateProgress
 
-    return ProgressPrinter(cast(TextIO, stream))
+    return GateProgress(cast(TextIO, stream))
 
 
 def _stack_config(ctx: Context, stack: str) -> tuple[dict[str, Any] | None, str]:
@@ -47,7 +47,8 @@ def _current(ctx: Context, stack: str) -> tuple[Deployment | None, dict[str, Any
 
 
 def run_verify(ctx: Context, stack: str, *, timeout: float | None, as_json: bool, quiet: bool) -> int:
-    from rollback.actions.verify import Verify, render_text
+    from rollback.actions.verify import Verify
+    from rollback.render.health import health_text
 
     config, source = _stack_config(ctx, stack)
     target, recorded = _current(ctx, stack)
@@ -57,14 +58,15 @@ def run_verify(ctx: Context, stack: str, *, timeout: float | None, as_json: bool
         config, source = recorded, f"stack '{stack}' current version config: infra-rollback:health"
     report = Verify(config=config, source=source, target=target, timeout=timeout,
                     on_round=None if (as_json or quiet) else _on_round(sys.stderr)).run(stack)
-    print(json.dumps(report.to_dict(), indent=2) if as_json else render_text(report), flush=True)
+    print(json.dumps(report.to_dict(), indent=2) if as_json else health_text(report), flush=True)
     return 0 if report.healthy else 1
 
 
 def verify_after(plan: Any, *, timeout: float, stream: IO[str] | None) -> dict[str, Any] | None:
     """Run the target version's gates after a rollback; None when it declares none."""
-    from rollback.actions.verify import Verify, render_text
+    from rollback.actions.verify import Verify
     from rollback.health.spec import load_health_spec
+    from rollback.render.health import health_text
 
     config = plan.resolution.target.config
     if load_health_spec(config) is None:
@@ -76,14 +78,15 @@ def verify_after(plan: Any, *, timeout: float, stream: IO[str] | None) -> dict[s
                     source=f"v{plan.resolution.target.number} config: infra-rollback:health",
                     on_round=_on_round(stream)).run(plan.history.ref.name)
     if stream is not None:
-        print(render_text(report), file=stream, flush=True)
+        print(health_text(report), file=stream, flush=True)
     return report.to_dict()
 
 
 def verify_stack(ctx: Context, stack: str, *, timeout: float, stream: IO[str] | None) -> dict[str, Any] | None:
     """Run a stack's gates from its config file (deploy); None when it declares none."""
-    from rollback.actions.verify import Verify, render_text
+    from rollback.actions.verify import Verify
     from rollback.health.spec import load_health_spec
+    from rollback.render.health import health_text
 
     config, source = _stack_config(ctx, stack)
     if config is None or load_health_spec(config) is None:
@@ -92,7 +95,7 @@ def verify_stack(ctx: Context, stack: str, *, timeout: float, stream: IO[str] | 
     report = Verify(config=config, source=source, target=target, timeout=timeout,
                     on_round=_on_round(stream)).run(stack)
     if stream is not None:
-        print(render_text(report), file=stream, flush=True)
+        print(health_text(report), file=stream, flush=True)
     return report.to_dict()
 
 
