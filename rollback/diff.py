@@ -35,7 +35,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rollback.models import Deployment, Resource, split_provider_ref, urn_name
+from rollback.models import Deployment, Op, Resource, split_provider_ref, urn_name
 from rollback.rules import (
     PROVIDER_META_KEYS,
     Path,
@@ -59,7 +59,7 @@ from rollback.state.values import (
     to_display,
 )
 
-OPS = ("delete", "replace", "create", "update")
+OPS = (Op.DELETE, Op.REPLACE, Op.CREATE, Op.UPDATE)
 _OP_ORDER = {op: i for i, op in enumerate(OPS)}
 
 
@@ -91,7 +91,7 @@ class PropertyChange:
 class ResourceChange:
     urn: str
     type: str
-    op: str                                   # create | update | replace | delete
+    op: Op
     properties: tuple[PropertyChange, ...] = ()
     replace_reason: str | None = None         # "<rule-name>: <detail>"
     data_bearing: bool = False
@@ -131,7 +131,7 @@ class UncomparedSecret:
 class DataLoss:
     urn: str
     type: str
-    op: str
+    op: Op
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class DiffResult:
         return bool(self.changes)
 
     def counts(self) -> dict[str, int]:
-        counts = {op: 0 for op in ("create", "update", "replace", "delete")}
+        counts = {op: 0 for op in (Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE)}
         for c in self.changes:
             counts[c.op] += 1
         return counts
@@ -178,7 +178,7 @@ class DiffResult:
         out["unchanged"] = self.unchanged
         out["data_loss"] = [d.to_dict() for d in self.data_loss]
         out["protected"] = [{"urn": c.urn, "type": c.type, "op": c.op} for c in self.changes
-                            if c.protected and c.op in ("delete", "replace")]
+                            if c.protected and c.op.destroys]
         out["provider_changes"] = [p.to_dict() for p in self.provider_changes]
         out["uncompared_secrets"] = [u.to_dict() for u in self.uncompared_secrets]
         out["defaults_kept"] = len(self.defaults_kept)
@@ -268,20 +268,20 @@ class _Differ:
         for urn, then in tgt.items():
             if urn not in cur and not then.is_stack:
                 changes.append(ResourceChange(
-                    urn=urn, type=then.type, op="create",
+                    urn=urn, type=then.type, op=Op.CREATE,
                     data_bearing=is_data_bearing(then.type, then.inputs), protected=then.protect))
 
-        changes.sort(key=lambda c: (0 if c.data_bearing and c.op in ("delete", "replace") else 1,
+        changes.sort(key=lambda c: (0 if c.data_bearing and c.op.destroys else 1,
                                     _OP_ORDER[c.op], c.urn))
         # A resource read with `external: true` is only dropped from the state, never deleted.
         data_loss = [DataLoss(c.urn, c.type, c.op, self._loss_reason(c, cur.get(c.urn)))
-                     for c in changes if c.data_bearing and c.op in ("delete", "replace")
+                     for c in changes if c.data_bearing and c.op.destroys
                      and not (c.urn in cur and cur[c.urn].external)]
         data_loss.extend(self._pending_deletes())
         for c in changes:
-            if c.protected and c.op in ("delete", "replace"):
+            if c.protected and c.op.destroys:
                 self.warnings.append(
-                    f"{c.urn} is protected and would be {'deleted' if c.op == 'delete' else 'replaced'}: "
+                    f"{c.urn} is protected and would be {'deleted' if c.op is Op.DELETE else 'replaced'}: "
                     f"the engine refuses to delete protected resources (unprotect it first, or keep it)")
         moves = []
         for (a, b), count in sorted(provider_moves.items()):
@@ -298,11 +298,11 @@ class _Differ:
                           data_loss=tuple(data_loss))
 
     def _gone(self, now: Resource) -> ResourceChange:
-        return ResourceChange(urn=now.urn, type=now.type, op="delete",
+        return ResourceChange(urn=now.urn, type=now.type, op=Op.DELETE,
                               data_bearing=is_data_bearing(now.type, now.inputs), protected=now.protect)
 
     def _loss_reason(self, change: ResourceChange, now: Resource | None) -> str:
-        if change.op == "delete":
+        if change.op is Op.DELETE:
             text = "only in the current version: the rollback deletes it"
         else:
             text = f"replaced ({change.replace_reason}): a new, empty one takes its place"
@@ -317,7 +317,7 @@ class _Differ:
         self.warnings.append(
             f"{len(pending)} resource(s) pending deletion in the current state (left over from an interrupted "
             f"replace) will be deleted by the rollback's update: " + ", ".join(r.urn for r in pending))
-        return [DataLoss(r.urn, r.type, "delete",
+        return [DataLoss(r.urn, r.type, Op.DELETE,
                          "pending deletion in the current state (the old copy from a replace): "
                          "the rollback's update deletes it")
                 for r in pending if is_data_bearing(r.type, r.inputs)]
@@ -367,7 +367,7 @@ class _Differ:
             # output flows in (ECS: the service moves to the new task definition revision).
             dep_now, dep_then = self._cur.get(dep_urn), self._tgt.get(dep_urn)
             dep_change = self._both_once(dep_now, dep_then) if dep_now and dep_then else None
-            if dep_change is not None and dep_change.op == "replace":
+            if dep_change is not None and dep_change.op is Op.REPLACE:
                 follows.append(((key,), PropertyChange(
                     format_path((key,)), _display(now.inputs.get(key)),
                     f"[{out_key} of the new {dep_change.type.rsplit(':', 1)[-1]} {urn_name(dep_urn)}]")))
@@ -399,7 +399,7 @@ class _Differ:
                          "just created, pulumi-kubernetes#4522)")
             self.warnings.append(note)
         return ResourceChange(
-            urn=now.urn, type=then.type, op="replace" if hit else "update",
+            urn=now.urn, type=then.type, op=Op.REPLACE if hit else Op.UPDATE,
             properties=tuple(p for _, p in props),
             replace_reason=f"{hit[0].name}: {hit[1]}" if hit else None,
             data_bearing=is_data_bearing(now.type, now.inputs) or is_data_bearing(then.type, then.inputs),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback.models import StackRef
+from rollback.models import Outcome, StackRef
 from rollback.state.diy import DiyBackend
 
 
@@ -62,7 +62,7 @@ class AuditRecord:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "pending"
+    outcome: Outcome = Outcome.PENDING
     new_version: int | None = None
     new_version_key: str | None = None
     engine_changes: dict[str, int] = field(default_factory=dict)

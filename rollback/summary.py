@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rollback.models import Deployment, Resource, urn_name
+from rollback.models import Deployment, Resource, WorkloadStatus, urn_name
 from rollback.rules import kubernetes_gvk, type_key
 from rollback.state.secrets import SecretBox, SecretUnavailable
 from rollback.state.values import SECRET_TEXT, Revealed, Secret, to_display
@@ -72,7 +72,7 @@ class WorkloadChange:
     kind: str                  # what a person calls it: "Deployment", "ECS task definition", ...
     name: str                  # the resource's logical name (from the URN)
     container: str | None      # None: workload-level (replicas, desiredCount, task size, created/deleted)
-    status: str                # changed | added | removed
+    status: WorkloadStatus
     fields: tuple[FieldChange, ...] = ()
     env: tuple[EnvChange, ...] = ()
     notes: tuple[str, ...] = ()
@@ -636,12 +636,12 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
 
     cmp = _Compare()
     if now is None or then is None:
-        status = "added" if now is None else "removed"
+        status = WorkloadStatus.ADDED if now is None else WorkloadStatus.REMOVED
         out = [change(container=None, status=status,
-                              notes=tuple(w.unread) if status == "added" else ())]
-        if status == "added":
+                              notes=tuple(w.unread) if status is WorkloadStatus.ADDED else ())]
+        if status is WorkloadStatus.ADDED:
             for c in w.containers:
-                out.append(change(container=_label_name(c), status="added",
+                out.append(change(container=_label_name(c), status=WorkloadStatus.ADDED,
                                           fields=tuple(_container_fields(cmp, None, c, w.quantity_fields)),
                                           notes=_env_count(c) + tuple(c.notes)))
         return out
@@ -654,13 +654,13 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         if a is None:
             assert b is not None
             containers.append(change(
-                container=_label_name(b), status="added",
+                container=_label_name(b), status=WorkloadStatus.ADDED,
                 fields=tuple(_container_fields(cmp, None, b, then.quantity_fields)),
                 notes=_env_count(b) + tuple(b.notes)))
             continue
         if b is None:
             image = cmp.field("image", a.image, None)
-            containers.append(change(container=_label_name(a), status="removed",
+            containers.append(change(container=_label_name(a), status=WorkloadStatus.REMOVED,
                                              fields=(image,) if image else ()))
             continue
         fields = _container_fields(cmp, a, b, then.quantity_fields)
@@ -670,11 +670,11 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         cmp.notes.clear()
         if fields or env or other:
             notes = unknown + b.notes + ([f"other settings change: {', '.join(other)}"] if other else [])
-            containers.append(change(container=_label_name(b), status="changed",
+            containers.append(change(container=_label_name(b), status=WorkloadStatus.CHANGED,
                                              fields=tuple(fields), env=tuple(env),
                                              notes=tuple(dict.fromkeys(notes))))
         elif unknown:
-            containers.append(change(container=_label_name(b), status="unknown",
+            containers.append(change(container=_label_name(b), status=WorkloadStatus.UNKNOWN,
                                              notes=tuple(dict.fromkeys(unknown))))
 
     scalars = [fc for n in list(now.scalars) + [k for k in then.scalars if k not in now.scalars]
@@ -684,7 +684,7 @@ def _compare(res_now: Resource | None, res_then: Resource | None, now: _Workload
         notes += [n for n in then.info if n not in notes]
     out = []
     if scalars or notes:
-        out.append(change(container=None, status="changed", fields=tuple(scalars),
+        out.append(change(container=None, status=WorkloadStatus.CHANGED, fields=tuple(scalars),
                                   notes=tuple(notes)))
     return out + containers
 

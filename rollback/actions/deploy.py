@@ -22,7 +22,7 @@ from rollback.actions.context import Context
 from rollback.actions.rollback import ask, interactive
 from rollback.engine import Engine, StackSpec
 from rollback.errors import EXIT_FAILED, EXIT_OK, BadInput, OperationFailed, PlanUnsupported, Refused, RollbackError
-from rollback.models import Mark
+from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 
 
@@ -187,7 +187,7 @@ class Deploy:
             try:
                 record.engine_changes = st.up(plan_path=plan_path, message=message)
             except RollbackError as exc:
-                record.outcome = "failed"
+                record.outcome = Outcome.FAILED
                 record.notes.append(exc.message)
                 Records(history.backend, ref).save(record)
                 raise
@@ -203,7 +203,7 @@ class Deploy:
         healthy = health is None or bool(health.get("healthy"))
         code = EXIT_OK
         if healthy:
-            record.outcome = "deployed"
+            record.outcome = Outcome.DEPLOYED
             if new_key is not None:
                 history.marks.set(new_key, Mark.GOOD, version=len(after), reason="deployed; health gates passed"
                                   if health is not None else "deployed (no health gates)",
@@ -211,7 +211,7 @@ class Deploy:
             self._say(f"deployed {ref.name} as v{record.new_version} in {time.monotonic() - started:.1f} s")
         else:
             failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") != "healthy"]
-            record.outcome = "unhealthy"
+            record.outcome = Outcome.UNHEALTHY
             if new_key is not None:
                 history.marks.set(new_key, Mark.BAD, version=len(after),
                                   reason="health gates failed: " + ", ".join(failed),
@@ -228,7 +228,7 @@ class Deploy:
             print(render.to_json(self.result), file=self.out, flush=True)
         if code != EXIT_OK:
             raise OperationFailed(f"deploy of {ref.name} is unhealthy ({', '.join(failed) or 'health gates'})"
-                                  + ("; rolled back" if record.outcome == "rolled-back" else ""))
+                                  + ("; rolled back" if record.outcome is Outcome.ROLLED_BACK else ""))
         return code
 
     def _roll_back(self, stack: str, history: Any, record: AuditRecord, failed: list[str]) -> int:
@@ -245,10 +245,10 @@ class Deploy:
         try:
             rb.run(stack, target)
         except RollbackError as exc:
-            record.outcome = "unhealthy; rollback failed"
+            record.outcome = Outcome.ROLLBACK_FAILED
             record.notes.append(exc.message)
             return EXIT_FAILED
-        record.outcome = "rolled-back"
+        record.outcome = Outcome.ROLLED_BACK
         record.time_to_recover_seconds = rb.record.time_to_recover_seconds if rb.record else None
         record.timings["recovered_at"] = iso(utc_now())
         self._say(f"recovered: back on v{rb.record.to_version if rb.record else '?'}; time to recover "

@@ -26,7 +26,7 @@ from rollback.actions.context import Context
 from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, StackSpec
 from rollback.errors import EXIT_FAILED, EXIT_OK, OperationFailed, PlanUnsupported, Refused, RollbackError
-from rollback.models import Mark
+from rollback.models import Mark, Op, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 
 
@@ -82,7 +82,7 @@ def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list
         else:
             reasons.append(f"would {text} (pass --allow-data-loss to allow it)")
     for c in d.get("changes") or []:
-        if c.get("protected") and c.get("op") in ("delete", "replace"):
+        if c.get("protected") and c.get("op") in (Op.DELETE, Op.REPLACE):
             reasons.append(f"would {c['op']} protected resource {c['urn']} (unprotect it first: "
                            f"`pulumi state unprotect '{c['urn']}'`)")
     for entry, info in history.backend.locks(history.ref):
@@ -155,13 +155,13 @@ class Rollback:
         data["warnings"] = data["warnings"] + notes
         if reasons:
             self._show(data)
-            data["outcome"] = "refused"
+            data["outcome"] = Outcome.REFUSED
             data["refused"] = reasons
             self._emit_json(data)
             raise Refused("rollback refused: " + "; ".join(reasons), reasons=reasons)
         self._show(data)
         if not plan.diff.changes:
-            data["outcome"] = "nothing-to-do"
+            data["outcome"] = Outcome.NOTHING_TO_DO
             self._emit_json(data)
             self._say(f"nothing to roll back: {plan.history.ref.name} already has the desired state of "
                       f"v{plan.resolution.target.number}")
@@ -169,7 +169,7 @@ class Rollback:
 
         if not self.yes and not self.is_interactive():   # before the CLI check: CI learns what to fix first
             refusal = no_terminal("roll back")
-            data["outcome"], data["refused"] = "refused", [refusal.message]
+            data["outcome"], data["refused"] = Outcome.REFUSED, [refusal.message]
             self._emit_json(data)
             raise refusal
         from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
@@ -202,11 +202,11 @@ class Rollback:
         except RollbackError as exc:
             if not record.timings.get("apply_started_at"):
                 raise  # the engine changed nothing: leave the backend exactly as it was
-            record.outcome = "failed" if record.outcome == "pending" else record.outcome
+            record.outcome = Outcome.FAILED if record.outcome is Outcome.PENDING else record.outcome
             record.notes.append(exc.message)
             record.timings["failed_at"] = iso(utc_now())
             self._finish_record(plan, record, mark_bad=False)
-            data["outcome"] = "failed"
+            data["outcome"] = Outcome.FAILED
             data["record"] = record.to_dict()
             self._emit_json(data)
             raise
@@ -221,10 +221,10 @@ class Rollback:
                 if healthy:
                     record.time_to_recover_seconds = round(time.monotonic() - recover_from, 3)
                 else:
-                    record.outcome = "unhealthy"
+                    record.outcome = Outcome.UNHEALTHY
                     code = EXIT_FAILED
-        if record.outcome == "pending":
-            record.outcome = "rolled-back"
+        if record.outcome is Outcome.PENDING:
+            record.outcome = Outcome.ROLLED_BACK
         self._finish_record(plan, record, mark_bad=True)
         if self.write_config:
             self._write_config(plan, record)
@@ -329,7 +329,7 @@ class Rollback:
                 stack.preview(expect_no_changes=True)
                 record.timings["converged_at"] = iso(utc_now())
             except OperationFailed as exc:
-                record.outcome = "applied-not-converged"
+                record.outcome = Outcome.NOT_CONVERGED
                 record.notes.append(exc.message)
                 raise OperationFailed(f"rolled back, but the stack has not converged: {exc.message}") from exc
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rollback.models import WorkloadStatus
 from rollback.render.sections import SECRET
 
 if TYPE_CHECKING:
@@ -39,15 +40,15 @@ def workload_lines(changes: Sequence[WorkloadChange]) -> list[str]:
     lines: list[str] = []
     for c in changes:
         prefix = _prefix(c)
-        if c.container is None and c.status == "added":
+        if c.container is None and c.status is WorkloadStatus.ADDED:
             lines.append(f"{prefix}: re-created (only in the target)")
-        elif c.container is None and c.status == "removed":
+        elif c.container is None and c.status is WorkloadStatus.REMOVED:
             lines.append(f"{prefix}: deleted (not in the target)")
-        elif c.status == "added":
+        elif c.status is WorkloadStatus.ADDED:
             parts = [f"{f.field} {f.after}" for f in c.fields if f.after is not None] + list(c.notes)
             lines.append(f"{prefix} added" + (f": {', '.join(parts)}" if parts else ""))
             continue
-        elif c.status == "removed":
+        elif c.status is WorkloadStatus.REMOVED:
             image = next((f.before for f in c.fields if f.field == "image" and f.before), None)
             lines.append(f"{prefix} removed" + (f" (was image {image})" if image else ""))
             continue
