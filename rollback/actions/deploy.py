@@ -160,10 +160,9 @@ class Deploy:
                 raise EngineUnavailable(INSTALL_HINT)
             engine = AutomationEngine()
         ref = history.ref
-        qualified = getattr(history.backend, "qualified_name", None)
         spec = StackSpec(backend_url=history.backend.url, project=ref.project, stack=ref.name,
                          work_dir=self.ctx.cwd, config_file=config_path,
-                         qualified_name=qualified(ref) if qualified is not None else None)
+                         qualified_name=history.backend.qualified_name(ref))
         before_version = history.current_version()
         record = AuditRecord(kind="deploy", stack=ref.name, project=ref.project, from_version=before_version,
                              to_version=None, reason=self.message, actor=actor(),
@@ -181,7 +180,7 @@ class Deploy:
             self._say("preview: " + (", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "no changes"))
             if not self._ask(f"Deploy {ref.name}?"):
                 raise Refused("deploy not confirmed: nothing was changed")
-            before = len(history.files)
+            before = len(history.entries)
             started = time.monotonic()
             record.timings["apply_started_at"] = iso(utc_now())
             try:
@@ -192,8 +191,8 @@ class Deploy:
                 Records(history.backend, ref).save(record)
                 raise
         record.timings["applied_at"] = iso(utc_now())
-        after = history.backend.history_files(ref)
-        new_key = after[-1].unixnano if len(after) > before else None
+        after = history.backend.history(ref)
+        new_key = after[-1].id if len(after) > before else None
         if new_key is not None:
             record.new_version = len(after)
             record.new_version_key = str(new_key)

@@ -8,6 +8,7 @@ from typing import Any
 from rollback.actions.context import Context
 from rollback.history import StackHistory
 from rollback.models import Version
+from rollback.records import Records
 
 
 def version_to_dict(v: Version) -> dict[str, Any]:
@@ -32,8 +33,6 @@ class History:
 
     def run(self, stack: str) -> dict[str, Any]:
         h: StackHistory = self.ctx.history(stack)
-        from rollback.records import Records
-
         rollbacks = {r.get("new_version_key"): r for r in Records(self.ctx.backend, h.ref).all()
                      if r.get("kind") == "rollback" and r.get("new_version_key")}
         versions: list[dict[str, Any]] = []

@@ -85,11 +85,9 @@ def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list
         if c.get("protected") and c.get("op") in (Op.DELETE, Op.REPLACE):
             reasons.append(f"would {c['op']} protected resource {c['urn']} (unprotect it first: "
                            f"`pulumi state unprotect '{c['urn']}'`)")
-    for entry, info in history.backend.locks(history.ref):
-        holder = f"{info.get('username', '?')}@{info.get('hostname', '?')} pid {info.get('pid', '?')}"
-        reasons.append(f"stack is locked by {holder} since {info.get('timestamp', '?')} "
-                       f"({history.backend.describe(entry.key)}); wait for that update, or run `pulumi cancel` "
-                       f"if it died")
+    for lock in history.backend.locks(history.ref):
+        reasons.append(f"stack is locked by {lock.holder} since {lock.timestamp} ({lock.where}); wait for that "
+                       f"update, or run `pulumi cancel` if it died")
     if plan.current.pending_operations:
         reasons.append(f"the current state has {len(plan.current.pending_operations)} pending operation(s) "
                        f"from an interrupted update: run `pulumi refresh --clear-pending-creates` (or `pulumi "
@@ -267,11 +265,10 @@ class Rollback:
         provider = plan.current.secrets_provider or {}
         state = provider.get("state") or {}
         kind = provider.get("type")
-        qualified = getattr(plan.history.backend, "qualified_name", None)
         return StackSpec(
             backend_url=plan.history.backend.url, project=plan.history.ref.project, stack=plan.history.ref.name,
             config=self._config(plan, record),
-            qualified_name=qualified(plan.history.ref) if qualified is not None else None,
+            qualified_name=plan.history.backend.qualified_name(plan.history.ref),
             secrets_provider=state.get("url") if kind == "cloud" else (kind or None),
             encryption_salt=state.get("salt") if kind == "passphrase" else None,
             encrypted_key=state.get("encryptedkey") if kind == "cloud" else None,
@@ -286,7 +283,7 @@ class Rollback:
             f" (from v{plan.current_version})" if plan.current_version else "")
         if self.reason:
             message += f": {self.reason}"
-        before = len(plan.history.backend.history_files(plan.history.ref))
+        before = len(plan.history.backend.history(plan.history.ref))
         stack = engine.open(spec, program)
         total = max(1, len(plan.target.live_resources()))
         stream = None if (self.quiet or self.json_output) else self.err
@@ -321,10 +318,10 @@ class Rollback:
                 raise
             record.engine_changes = changes
             record.timings["applied_at"] = iso(utc_now())
-            after = plan.history.backend.history_files(plan.history.ref)
+            after = plan.history.backend.history(plan.history.ref)
             if len(after) > before:
                 record.new_version = len(after)
-                record.new_version_key = str(after[-1].unixnano)
+                record.new_version_key = str(after[-1].id)
             try:
                 stack.preview(expect_no_changes=True)
                 record.timings["converged_at"] = iso(utc_now())
