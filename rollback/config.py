@@ -12,9 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rollback.errors import BadInput
+from rollback.stackconfig import read_project_file
 
 CLOUD_URL = "https://api.pulumi.com"
 
@@ -23,21 +22,6 @@ CLOUD_URL = "https://api.pulumi.com"
 class BackendChoice:
     url: str
     origin: str   # "--backend", "PULUMI_BACKEND_URL", "<path>/Pulumi.yaml", "pulumi login", "default"
-
-
-def read_project_file(cwd: Path) -> dict[str, Any] | None:
-    """The ``Pulumi.yaml`` (or ``.yml``) in ``cwd`` as a mapping, or None when there is none."""
-    for name in ("Pulumi.yaml", "Pulumi.yml"):
-        path = cwd / name
-        if path.is_file():
-            import yaml
-
-            try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
-                raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
-            return doc if isinstance(doc, dict) else {}
-    return None
 
 
 def choose_backend(flag: str | None, cwd: Path, environ: Mapping[str, str] | None = None) -> BackendChoice:

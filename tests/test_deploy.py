@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from rollback.actions.context import Context
-from rollback.actions.deploy import Deploy, GitState, same_config
+from rollback.actions.deploy import Deploy, GitState
 from rollback.actions.history import History
 from rollback.errors import OperationFailed, Refused
 from rollback.records import Records
+from rollback.stackconfig import Sameness, compare_configs
 from tests.paths import ROOT
 from tests.support.fake_engine import FakeEngine
 from tests.support.pulumi_writer import DiyBackend
@@ -142,7 +143,7 @@ def test_dirty_tree_is_refused_unless_allowed(project: Path) -> None:
     assert allowed.result["summary"]["git"]["dirty"] is True
 
 
-def test_same_config_compares_secure_values_by_plaintext() -> None:
+def test_compare_configs_by_plaintext_failing_closed() -> None:
     from rollback.state.secrets import PassphraseCrypter
 
     crypter, _ = PassphraseCrypter.create("pw", salt=b"12345678", nonce=b"n" * 12)
@@ -150,7 +151,50 @@ def test_same_config_compares_secure_values_by_plaintext() -> None:
          "omniserve:env": {"LOG_LEVEL": "info"}}
     b = {"omniserve:replicas": "3", "omniserve:apiToken": {"secure": crypter.encrypt("tok", nonce=b"b" * 12)},
          "omniserve:env": {"LOG_LEVEL": "info"}}
-    assert same_config(a, b, reveal=crypter.decrypt)
-    assert not same_config(a, b, reveal=None)          # cannot tell: not "identical"
+    assert compare_configs(a, b, reveal=crypter.decrypt).verdict is Sameness.SAME
+    # A secure value that cannot be revealed: "unknown", never "different" (a bad config must not slip through).
+    cannot = compare_configs(a, b, reveal=None)
+    assert cannot.verdict is Sameness.UNKNOWN and cannot.unknown == ("omniserve:apiToken",)
+    hidden = compare_configs(a, dict(b, **{"omniserve:apiToken": {"secure": "[secret]"}}), reveal=crypter.decrypt)
+    assert hidden.verdict is Sameness.UNKNOWN and "Pulumi Cloud" in hidden.why
     b["omniserve:env"] = {"LOG_LEVEL": "debug"}
-    assert not same_config(a, b, reveal=crypter.decrypt)
+    assert compare_configs(a, b, reveal=crypter.decrypt).verdict is Sameness.DIFFERENT
+    assert compare_configs(a, b, reveal=None).verdict is Sameness.DIFFERENT      # a plain value differs: known
+
+
+def test_a_bad_config_whose_secret_cannot_be_compared_is_refused(project: Path) -> None:
+    """The same release re-encrypted (a new ciphertext of the same token) and no passphrase: cannot tell, refuse."""
+    import yaml
+
+    from rollback.state.secrets import PassphraseCrypter
+
+    engine = FakeEngine(project / "state", PASS)
+    with pytest.raises(OperationFailed):
+        deploy(project, engine, gates(False)).run("prod")               # v1, unhealthy: marked bad
+    path = project / "stacks" / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    crypter = PassphraseCrypter.from_salt(doc["encryptionsalt"], PASS, source=str(path))
+    old = doc["config"]["omniserve:apiToken"]["secure"]
+    path.write_text(path.read_text().replace(old, crypter.encrypt(crypter.decrypt(old))))
+    calls = len(engine.calls)
+    blind = Deploy(ctx=Context(cwd=project, passphrase=lambda: None), yes=True, engine=engine, verifier=gates(True),
+                   out=io.StringIO(), err=io.StringIO(), git=lambda cwd: GitState("4f1c2e9", False, "main"))
+    with pytest.raises(Refused) as refused:
+        blind.run("prod")
+    assert "may be identical to v1, marked bad" in refused.value.message
+    assert "omniserve:apiToken could not be compared (no passphrase" in refused.value.message
+    with pytest.raises(Refused) as identical:
+        deploy(project, engine, gates(True)).run("prod")                 # with the passphrase: the same token
+    assert "identical to v1, marked bad" in identical.value.message
+    assert len(engine.calls) == calls
+
+
+def test_deploy_finds_the_stack_config_where_the_health_gates_do(project: Path) -> None:
+    """One rule for where Pulumi.<stack>.yaml lives: without stackConfigDir, stacks/ before the project directory."""
+    text = (project / "Pulumi.yaml").read_text()
+    (project / "Pulumi.yaml").write_text("\n".join(line for line in text.splitlines()
+                                                   if not line.startswith("stackConfigDir")) + "\n")
+    engine = FakeEngine(project / "state", PASS)
+    seen = gates(True)
+    assert deploy(project, engine, seen).run("prod") == 0
+    assert str(engine.calls[0][1]["config_file"]).endswith("stacks/Pulumi.prod.yaml")

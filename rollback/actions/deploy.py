@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +24,7 @@ from rollback.engine import Engine, StackSpec
 from rollback.errors import EXIT_FAILED, EXIT_OK, BadInput, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.stackconfig import Sameness, StackConfigFile, compare_configs, read_project_file
 
 
 @dataclass(frozen=True)
@@ -46,41 +47,6 @@ def git_state(cwd: Path) -> GitState:
     except (OSError, subprocess.SubprocessError):
         return GitState(None, False, None)
     return GitState(head, dirty, branch)
-
-
-def _normal(value: Any, *, top: bool) -> Any:
-    """Config values as Pulumi records them: top-level scalars are strings; secure values as-is."""
-    if isinstance(value, dict):
-        return {str(k): _normal(v, top=False) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normal(v, top=False) for v in value]
-    if isinstance(value, bool):
-        return ("true" if value else "false") if top else value
-    if isinstance(value, (int, float)):
-        return str(value) if top else float(value)
-    return value
-
-
-def same_config(a: Mapping[str, Any], b: Mapping[str, Any], *, reveal: Callable[[str], str] | None) -> bool:
-    """Whether two stack configs are the same (secure values by decrypted value where possible)."""
-    if set(a) != set(b):
-        return False
-    for key in a:
-        x, y = a[key], b[key]
-        if isinstance(x, dict) and set(x) == {"secure"} and isinstance(y, dict) and set(y) == {"secure"}:
-            if x["secure"] == y["secure"]:
-                continue
-            if reveal is None:
-                return False
-            try:
-                if reveal(x["secure"]) != reveal(y["secure"]):
-                    return False
-            except Exception:
-                return False
-            continue
-        if _normal(x, top=True) != _normal(y, top=True):
-            return False
-    return True
 
 
 @dataclass
@@ -111,46 +77,18 @@ class Deploy:
         return ask(question, yes=self.yes, what="deploy", is_interactive=self.is_interactive,
                    confirm=self.confirm)
 
-    def _config(self, stack: str) -> tuple[Path, dict[str, Any], str | None]:
-        from rollback.config import read_project_file
-
-        project = read_project_file(self.ctx.cwd)
-        if project is None:
-            raise BadInput(f"{self.ctx.cwd}: no Pulumi.yaml (deploy runs the program of a Pulumi project)")
-        folder = self.ctx.cwd / str(project.get("stackConfigDir") or ".")
-        path = folder / f"Pulumi.{stack.split('/')[-1]}.yaml"
-        if not path.is_file():
-            raise BadInput(f"{path}: stack config file not found")
-        import yaml
-
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise BadInput(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
-        config = doc.get("config") or {}
-        if not isinstance(config, dict):
-            raise BadInput(f"{path}: 'config' is not a mapping")
-        return path, config, doc.get("encryptionsalt")
-
     def run(self, stack: str) -> int:
-        config_path, config, salt = self._config(stack)
+        if read_project_file(self.ctx.cwd) is None:
+            raise BadInput(f"{self.ctx.cwd}: no Pulumi.yaml (deploy runs the program of a Pulumi project)")
+        file = StackConfigFile.require(self.ctx.cwd, stack)
+        config_path = file.path
         git = self.git(self.ctx.cwd)
         if git.dirty and not self.allow_dirty:
             raise Refused(f"{self.ctx.cwd}: the git tree has uncommitted changes; commit them (so the release "
                           f"is reproducible) or pass --allow-dirty")
         history = self.ctx.history(stack)
-        reveal = None
-        phrase = self.ctx.passphrase()
-        if salt and phrase is not None:
-            from rollback.state.secrets import PassphraseCrypter
-
-            reveal = PassphraseCrypter.from_salt(salt, phrase, source=str(config_path)).decrypt
         if not self.force:
-            for v in history.marked(Mark.BAD):
-                if v.config and same_config(config, v.config, reveal=reveal):
-                    raise Refused(f"{config_path}: this config is identical to v{v.number}, marked bad"
-                                  f"{': ' + v.mark_reason if v.mark_reason else ''}; revert it (see "
-                                  f"`infra-rollback ... --write-config`) or pass --force")
+            self._refuse_bad_config(file, history)
         from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
         from rollback.errors import EngineUnavailable
 
@@ -229,6 +167,22 @@ class Deploy:
             raise OperationFailed(f"deploy of {ref.name} is unhealthy ({', '.join(failed) or 'health gates'})"
                                   + ("; rolled back" if record.outcome is Outcome.ROLLED_BACK else ""))
         return code
+
+    def _refuse_bad_config(self, file: StackConfigFile, history: Any) -> None:
+        """A config identical to a version marked bad is refused; one that cannot be told apart is too."""
+        reveal = file.decrypter(self.ctx.passphrase)
+        for v in history.marked(Mark.BAD):
+            if not v.config:
+                continue
+            same = compare_configs(file.config, v.config, reveal=reveal)
+            why = f"{': ' + v.mark_reason if v.mark_reason else ''}"
+            if same.verdict is Sameness.SAME:
+                raise Refused(f"{file.path}: this config is identical to v{v.number}, marked bad{why}; revert it "
+                              f"(see `infra-rollback ... --write-config`) or pass --force")
+            if same.verdict is Sameness.UNKNOWN:
+                raise Refused(f"{file.path}: this config may be identical to v{v.number}, marked bad{why}: "
+                              f"{', '.join(same.unknown)} could not be compared ({same.why}); pass --force to "
+                              f"deploy it anyway")
 
     def _roll_back(self, stack: str, history: Any, record: AuditRecord, failed: list[str]) -> int:
         from rollback.actions.rollback import Rollback

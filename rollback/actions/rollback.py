@@ -28,6 +28,7 @@ from rollback.engine import Engine, StackSpec
 from rollback.errors import EXIT_FAILED, EXIT_OK, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Op, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.stackconfig import StackConfigFile, hidden_keys, reveal_hidden, stack_config_path
 
 
 def interactive(environ: dict[str, str] | None = None) -> bool:
@@ -243,22 +244,14 @@ class Rollback:
     def _config(self, plan: Plan, record: AuditRecord) -> dict[str, Any]:
         """The target's recorded config. Pulumi Cloud's history hides secure values (``[secret]``): those
         come from the stack config file in --cwd when it has them, else they are left as they are now."""
-        config = dict(plan.resolution.target.config)
-        hidden = [k for k, v in config.items() if isinstance(v, dict) and v.get("secure") == "[secret]"]
-        if not hidden:
-            return config
-        from rollback.health.spec import read_stack_config, stack_config_path
-
-        path = stack_config_path(self.ctx.cwd, plan.history.ref.name)
-        local = (read_stack_config(path).get("config") or {}) if path.is_file() else {}
-        for key in hidden:
-            value = local.get(key)
-            if isinstance(value, dict) and "secure" in value:
-                config[key] = value
-            else:
-                del config[key]
-                record.notes.append(f"secret config {key} is not in the backend's history and not in {path}: "
-                                    f"left as the stack has it now")
+        recorded = plan.resolution.target.config
+        if not hidden_keys(recorded):
+            return dict(recorded)
+        file = StackConfigFile.find(self.ctx.cwd, plan.history.ref.name)
+        config, missing = reveal_hidden(recorded, file.config if file else {})
+        path = file.path if file else stack_config_path(self.ctx.cwd, plan.history.ref.name)
+        record.notes += [f"secret config {key} is not in the backend's history and not in {path}: left as the stack "
+                         f"has it now" for key in missing]
         return config
 
     def _spec(self, plan: Plan, record: AuditRecord) -> StackSpec:
@@ -353,9 +346,9 @@ class Rollback:
         return verify_after(plan, timeout=self.timeout, stream=None if (self.quiet or self.json_output) else self.err)
 
     def _write_config(self, plan: Plan, record: AuditRecord) -> None:
-        from rollback.actions.verify_cmd import write_target_config
+        from rollback.writeconfig import write_target_config
 
-        note = write_target_config(self.ctx, plan)
+        note = write_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
         if note:
             record.notes.append(note)
             self._say(note)

@@ -1,4 +1,4 @@
-"""Glue between the rollback/deploy/verify commands and the health gates and config writer.
+"""Glue between the rollback/deploy/verify commands and the health gates.
 
 Where a stack's gates come from: after a rollback, the target version's recorded config (the gates
 that were in force for that release); for ``verify`` and ``deploy``, ``stacks/Pulumi.<stack>.yaml`` in
@@ -26,12 +26,12 @@ def _on_round(stream: IO[str] | None) -> Any:
 
 
 def _stack_config(ctx: Context, stack: str) -> tuple[dict[str, Any] | None, str]:
-    from rollback.health.spec import read_stack_config, stack_config_path
+    from rollback.stackconfig import StackConfigFile, stack_config_path
 
-    path = stack_config_path(ctx.cwd, stack)
-    if path.is_file():
-        return read_stack_config(path), f"{path}: infra-rollback:health"
-    return None, str(path)
+    file = StackConfigFile.find(ctx.cwd, stack)
+    if file is not None:
+        return dict(file.doc), f"{file.path}: infra-rollback:health"
+    return None, str(stack_config_path(ctx.cwd, stack))
 
 
 def _current(ctx: Context, stack: str) -> tuple[Deployment | None, dict[str, Any] | None]:
@@ -97,27 +97,3 @@ def verify_stack(ctx: Context, stack: str, *, timeout: float, stream: IO[str] | 
     if stream is not None:
         print(health_text(report), file=stream, flush=True)
     return report.to_dict()
-
-
-def write_target_config(ctx: Context, plan: Any) -> str:
-    """Write the target version's recorded config into stacks/Pulumi.<stack>.yaml (--write-config)."""
-    from rollback.health.spec import stack_config_path
-    from rollback.writeconfig import write_stack_config
-
-    path = stack_config_path(ctx.cwd, plan.history.ref.name)
-    recorded = dict(plan.resolution.target.config)
-    hidden = [k for k, v in recorded.items() if isinstance(v, dict) and v.get("secure") == "[secret]"]
-    if hidden:  # Pulumi Cloud's history hides secure values: keep what the file has for those keys
-        from rollback.health.spec import read_stack_config
-
-        local = (read_stack_config(path).get("config") or {}) if path.is_file() else {}
-        for key in hidden:
-            if key in local:
-                recorded[key] = local[key]
-            else:
-                del recorded[key]
-    result = write_stack_config(path, recorded, secrets_provider=plan.target.secrets_provider)
-    if not result.any_change:
-        return f"{path}: already holds v{plan.resolution.target.number}'s config"
-    return (f"{path}: wrote v{plan.resolution.target.number}'s config ({'; '.join(result.lines())}); "
-            f"commit it so the next deploy does not bring the bad release back")
