@@ -108,24 +108,30 @@ class StackConfigFile:
         return salt if isinstance(salt, str) and salt else None
 
     def decrypter(self, passphrase: Callable[[], str | None]) -> Callable[[str], str] | None:
-        """Decrypts this file's ``secure:`` values (passphrase provider); None without a salt or passphrase.
-        A wrong passphrase is a :class:`SecretsError` now; a value that does not decrypt, one when used."""
-        if self.salt is None:
-            return None
-        phrase = passphrase()
-        if phrase is None:
-            return None
-        from rollback.state.secrets import PassphraseCrypter
+        """Decrypts this file's ``secure:`` values; see :func:`decrypter_for`."""
+        return decrypter_for(self.salt, passphrase, source=str(self.path))
 
-        crypter = PassphraseCrypter.from_salt(self.salt, phrase, source=str(self.path))
 
-        def decrypt(ciphertext: str) -> str:
-            try:
-                return crypter.decrypt(ciphertext)
-            except Exception as exc:   # InvalidTag, a malformed ciphertext: cryptography's own errors
-                raise SecretsError(f"{self.path}: a secure value could not be decrypted") from exc
+def decrypter_for(salt: Any, passphrase: Callable[[], str | None], *, source: str) -> Callable[[str], str] | None:
+    """Decrypts ``secure:`` config values of a stack whose passphrase provider has ``salt``; None without a
+    salt or a passphrase. A wrong passphrase is a :class:`SecretsError` now; a value that does not
+    decrypt, one when it is used."""
+    if not isinstance(salt, str) or not salt:
+        return None
+    phrase = passphrase()
+    if phrase is None:
+        return None
+    from rollback.state.secrets import PassphraseCrypter
 
-        return decrypt
+    crypter = PassphraseCrypter.from_salt(salt, phrase, source=source)
+
+    def decrypt(ciphertext: str) -> str:
+        try:
+            return crypter.decrypt(ciphertext)
+        except Exception as exc:   # InvalidTag, a malformed ciphertext: cryptography's own errors
+            raise SecretsError(f"{source}: a secure value could not be decrypted") from exc
+
+    return decrypt
 
 
 # -- comparing configs ----------------------------------------------------------------------------

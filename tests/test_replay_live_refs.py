@@ -17,6 +17,9 @@ import pytest
 
 from rollback.actions.context import Context
 from rollback.actions.rollback import Rollback
+from rollback.console import Console
+from rollback.models import Outcome
+from rollback.render.text import rollback_result
 from rollback.replay import build_replay_program, rehearse
 from tests.paths import EXAMPLES
 from tests.support.fake_engine import FakeEngine
@@ -67,9 +70,11 @@ def test_the_prod_rollback_to_v2_plans_the_service_to_follow_the_new_task_defini
 def test_after_the_rollback_the_service_runs_the_new_revision_not_the_deregistered_one(world: Path) -> None:
     engine = FakeEngine(world / "backend", PASS)
     out, err = io.StringIO(), io.StringIO()
-    action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY, out=out, err=err, yes=True)
-    assert action.run("prod", "previous") == 0
-    assert "rolled back prod to v2 as v7" in out.getvalue()
+    action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY,
+                      listener=Console(out=out, err=err))
+    outcome = action.run("prod", "previous")
+    assert outcome.outcome is Outcome.ROLLED_BACK and outcome.error is None
+    assert rollback_result(outcome) == f"rolled back prod to v2 as v7 in {outcome.record.timings['applied_seconds']:.1f} s"
     assert "taskDefinition follows the re-registered aws:ecs/taskDefinition:TaskDefinition omniserve's arn" \
         in out.getvalue()
     # the convergence check (a preview expecting no changes) ran after the update and passed

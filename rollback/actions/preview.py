@@ -115,36 +115,3 @@ class Preview:
             return
         plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
                                   project=ref.project or plan.target.project, stack=ref.name)
-
-
-@dataclass
-class Diff:
-    """`infra-rollback diff STACK --from A --to B`: any two versions (``current`` allowed)."""
-
-    ctx: Context
-
-    def run(self, stack: str, from_spec: str, to_spec: str) -> dict[str, Any]:
-        history = self.ctx.history(stack)
-
-        def load(spec: str) -> tuple[Deployment, int | str]:
-            if spec.strip().lower() == "current":
-                return history.current(), "current"
-            number = history.resolve(spec).target.number
-            return history.checkpoint(number), number
-
-        a, a_label = load(from_spec)
-        b, b_label = load(to_spec)
-        from rollback.diff import diff_deployments
-        from rollback.render.summary import workload_lines
-        from rollback.summary import workload_summary, workloads_to_dicts
-
-        sa, sb = history.secrets_for(a), history.secrets_for(b)
-        diff = diff_deployments(a, b, current_secrets=sa, target_secrets=sb)
-        d = diff.to_dict()
-        summary = dict(d.get("summary") or {})
-        workloads = workload_summary(a, b, current_secrets=sa, target_secrets=sb)
-        summary["workloads"] = workloads_to_dicts(workloads)
-        summary["lines"] = workload_lines(workloads)
-        return {"stack": history.ref.name, "project": history.ref.project or None,
-                "from_version": a_label, "to_version": b_label, "skipped": [],
-                "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}

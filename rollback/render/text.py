@@ -1,9 +1,16 @@
-"""Plain-text renderings: the preview and diff screen, history, a mark (what a terminal shows)."""
+"""Plain-text renderings: the preview and diff screen, history, a mark, the last lines of a rollback or deploy."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rollback.models import Outcome
 from rollback.render import sections as s
 from rollback.render.sections import Doc
+
+if TYPE_CHECKING:
+    from rollback.actions.deploy import DeployOutcome
+    from rollback.actions.rollback import RollbackOutcome
 
 PROPERTY_LIMIT = 12
 
@@ -89,3 +96,31 @@ def history_text(d: Doc) -> str:
 
 def mark_text(d: Doc) -> str:
     return f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else "")
+
+
+def rollback_result(outcome: RollbackOutcome) -> str | None:
+    """The last line of a rollback that did not fail: what was done, or that nothing was to do."""
+    if outcome.error is not None:
+        return None
+    stack, to = outcome.prepared.stack, outcome.prepared.to_version
+    if outcome.outcome is Outcome.NOTHING_TO_DO:
+        return f"nothing to roll back: {stack} already has the desired state of v{to}"
+    record = outcome.record
+    if record is None:
+        return None
+    return (f"rolled back {stack} to v{to}{f' as v{record.new_version}' if record.new_version else ''}"
+            f" in {record.timings.get('applied_seconds', 0):.1f} s")
+
+
+def deploy_result(outcome: DeployOutcome) -> list[str]:
+    """The last lines of a deploy: deployed as vN, or how an automatic rollback recovered."""
+    record = outcome.record
+    if outcome.outcome is Outcome.DEPLOYED:
+        return [f"deployed {record.stack} as v{record.new_version} in {outcome.seconds:.1f} s"]
+    if outcome.outcome is not Outcome.ROLLED_BACK:
+        return []
+    rb = outcome.rollback
+    lines = [line for line in [rollback_result(rb) if rb is not None else None] if line]
+    ttr = record.time_to_recover_seconds
+    back = rb.record.to_version if rb is not None and rb.record is not None else "?"
+    return lines + [f"recovered: back on v{back}; time to recover {ttr:.1f} s" if ttr is not None else "rolled back"]
