@@ -25,6 +25,9 @@ What is compared, and how:
   :class:`~rollback.errors.SecretsError`. Every secret value shows as ``[secret]``.
 * A target path covered by the target's ``ignoreChanges`` does not roll back: it is dropped from
   the changes and reported in the warnings.
+* A top-level input that holds a dependency's output on both sides (:mod:`rollback.liverefs`, the rule
+  the replay follows) is compared by what it points at: unchanged, unless the dependency is replaced,
+  when the new one's output flows in.
 
 The root stack resource is not compared (its outputs are re-exported, not registered).
 """
@@ -35,6 +38,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rollback.liverefs import Outputs, property_dependencies
 from rollback.models import Deployment, Op, Resource, split_provider_ref, urn_name
 from rollback.rules import (
     PROVIDER_META_KEYS,
@@ -248,6 +252,7 @@ class _Differ:
         cur = self.current.by_urn()
         tgt = self.target.by_urn()
         self._cur, self._tgt = cur, tgt
+        self._cur_outputs, self._tgt_outputs = Outputs(cur), Outputs(tgt)
         self._memo: dict[str, ResourceChange | None] = {}
         changes: list[ResourceChange] = []
         unchanged = 0
@@ -331,29 +336,13 @@ class _Differ:
             self._urn = saved
         return self._memo[now.urn]
 
-    def _reference(self, res: Resource, key: str, index: dict[str, Resource]) -> tuple[str, str] | None:
-        """(dependency URN, output key) when input ``key`` holds exactly one dependency's recorded output
-        (its id, or an output such as ``arn``): a reference, not a value of its own."""
-        value = (res.raw.get("inputs") or {}).get(key)
-        if not isinstance(value, str) or len(value) < 8:
-            return None
-        hits: list[tuple[str, str]] = []
-        for dep_urn in res.property_dependencies.get(key, ()):
-            dep = index.get(dep_urn)
-            if dep is None or not dep.custom:
-                continue
-            keys = ["id"] if dep.id == value else []
-            keys += [k for k, v in (dep.raw.get("outputs") or {}).items() if v == value and k != "id"]
-            if keys:
-                hits.append((dep_urn, keys[0]))
-        return hits[0] if len(hits) == 1 else None
-
     def _same_references(self, now: Resource, then: Resource) -> dict[str, tuple[str, str]]:
-        """Top-level inputs that, on both sides, refer to the same output of the same dependency."""
+        """Top-level inputs that, on both sides, refer to the same output of the same dependency
+        (:mod:`rollback.liverefs`: the replay follows exactly these)."""
         out: dict[str, tuple[str, str]] = {}
-        for key in now.property_dependencies.keys() & then.property_dependencies.keys():
-            a = self._reference(now, key, self._cur)
-            if a is not None and a == self._reference(then, key, self._tgt):
+        for key in property_dependencies(now).keys() & property_dependencies(then).keys():
+            a = self._cur_outputs.reference(now, key)
+            if a is not None and a == self._tgt_outputs.reference(then, key):
                 out[key] = a
         return out
 

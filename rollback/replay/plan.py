@@ -25,8 +25,8 @@ The rules (``pulumi-state.md`` section 7):
   auto-name) is sent as a live reference to that output (a :class:`LiveRef`), not as the recorded
   literal: a rollback that replaces the dependency (an ECS task definition gets a new revision, a
   renamed secret a new name) must point the consumer at the new object, not at the old one the
-  replacement deletes. Only unambiguous matches are followed (one dependency; non-empty strings and
-  numbers of at least 1000); secrets stay secret at their depth.
+  replacement deletes. The rule is :mod:`rollback.liverefs`'s, which the diff shares; secrets stay secret
+  at their depth.
 
 Plaintext of secrets lives only inside :class:`~rollback.replay._common.Revealed` wrappers, which
 print as ``[secret]``.
@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rollback.errors import Refused, SecretsError
+from rollback.liverefs import SDK_ATTRIBUTES, Outputs, match_key, pick_output
 from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE,
@@ -78,23 +79,6 @@ from rollback.state.values import (
 
 Kind = Literal["component", "custom", "provider", "read"]
 ProviderVersions = Literal["current", "target"]
-
-# Attributes the Python SDK keeps on a resource object before it copies the inputs onto it
-# (``rpc.transfer_properties`` assigns every top-level input key to ``res.__dict__``): an input
-# with one of these names would overwrite SDK state.
-_SDK_ATTRIBUTES = frozenset({
-    "_providers", "_provider", "_protect", "_transformations", "_aliases", "_name", "_type",
-    "_childResources", "_version", "_plugin_download_url", "_remote",
-})
-# Output properties a live reference never follows: attributes and methods of the SDK's resource
-# classes (a placeholder under such a name would shadow them).
-_NOT_FOLLOWED = frozenset({
-    "id", "urn", "get_provider", "pulumi_resource_name", "pulumi_resource_type",
-    "translate_input_property", "translate_output_property", "register_outputs",
-})
-# Numbers below this are too common to tell a reference from a coincidence (ports, counts, revisions).
-_MIN_FOLLOWED_NUMBER = 1000
-
 
 @dataclass(frozen=True)
 class LiveRef:
@@ -311,17 +295,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _match_key(value: Any) -> tuple[str, Any] | None:
-    """What a live reference may be matched on: non-empty strings and numbers of at least 1000
-    (never booleans, empty strings or small numbers: too likely to be equal by coincidence)."""
-    if isinstance(value, str):
-        return ("s", value) if value else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-        return ("n", number) if abs(number) >= _MIN_FOLLOWED_NUMBER and number == number else None
-    return None
-
-
 def _path(base: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
@@ -342,7 +315,6 @@ class _Planner:
         self.overrides: dict[str, tuple[str | None, str | None]] = {}
         self.version_stats: dict[tuple[str, str | None, str | None], int] = {}
         self.unprovided = 0
-        self.followable: dict[str, dict[tuple[str, Any], list[str]]] = {}
         self.exposed: dict[str, set[str]] = {}
 
     # -- the story ------------------------------------------------------------------------------
@@ -354,6 +326,7 @@ class _Planner:
         self.defaults = {r.urn: r for r in live if is_default_provider(r)}
         members = [r for r in live if r is not self.root and r.urn not in self.defaults]
         self.by_urn = {r.urn: r for r in members}
+        self.outputs = Outputs(self.by_urn)
         self.parents = {r.urn: self._parent(r) for r in members}
         self.kinds = {r.urn: self._kind(r) for r in members}
         components = [u for u, k in self.kinds.items() if k == "component"]
@@ -437,7 +410,7 @@ class _Planner:
         d.provider, d.version, d.url = self._provider_choice(r, d.kind)
         inputs = recorded_inputs(r)
         for key in inputs:
-            if key in _SDK_ATTRIBUTES:
+            if key in SDK_ATTRIBUTES:
                 raise self._refuse(f"{r.urn}: input {key!r} collides with an attribute of the Python SDK's "
                                    f"resource objects and cannot be sent")
         d.inputs = self._prepare_map(inputs, r.urn, "input", refs=d.refs)
@@ -652,16 +625,12 @@ class _Planner:
     def _follow(self, d: _Draft) -> None:
         """Send an input that recorded a dependency's computed output as a live reference to it.
 
-        Only under the property dependencies of a key, only custom or read dependencies (a component's
-        outputs are not attributes of a local component; a provider's are its config), and only when
-        exactly one dependency has an output equal to the value.
+        The rule is :mod:`rollback.liverefs`'s (the diff's too), applied at any depth under the property
+        dependencies of a key (as the SDK will send them: components stand for their custom children).
         """
         for key, deps in d.pdeps.items():
-            if key not in d.inputs:
-                continue
-            sources = [u for u in deps if self.kinds.get(u) in ("custom", "read")]
-            if sources:
-                d.inputs[key] = self._follow_value(d, d.inputs[key], key, key, sources, in_secret=False)
+            if key in d.inputs and deps:
+                d.inputs[key] = self._follow_value(d, d.inputs[key], key, key, list(deps), in_secret=False)
 
     def _follow_value(self, d: _Draft, value: Any, path: str, leaf: str, sources: list[str], *,
                       in_secret: bool) -> Any:
@@ -673,10 +642,7 @@ class _Planner:
         if isinstance(value, list):
             return [self._follow_value(d, v, _path(path, i), leaf, sources, in_secret=in_secret)
                     for i, v in enumerate(value)]
-        match = _match_key(value)
-        if match is None:
-            return value
-        found = {u: keys for u in sources if (keys := self._followable_outputs(u).get(match))}
+        found = self.outputs.matches(value, sources)
         if not found:
             return value
         if len(found) > 1:
@@ -685,51 +651,24 @@ class _Planner:
                               f"({names}); sent as recorded")
             return value
         ((source, keys),) = found.items()
-        output = min(keys, key=lambda k: (k == "id", k != leaf, k))
+        output = pick_output(keys, leaf)
         recorded = "[secret]" if in_secret else value
         cur = self.current_by_urn.get(source)
         now = None
         if cur is not None:
             now = cur.id if output == "id" else cur.outputs.get(output)
-            now = now if _match_key(now) is not None else None
+            now = now if match_key(now) is not None else None
         d.live.append(LiveRef(path=path, source=source, output=output, recorded=recorded,
                               current="[secret]" if in_secret and now is not None else now))
         if output != "id":
             self.exposed.setdefault(source, set()).add(output)
-        if self.current is not None and _match_key(now) != match:
+        if self.current is not None and match_key(now) != match_key(value):
             # the value will not be the recorded one: say where it comes from instead
             dep = self.by_urn[source]
             how = "re-read" if self.kinds[source] == "read" else "re-registered"
             self.notes.append(f"{d.res.type} {d.res.name}: {path} follows the {how} {dep.type} {dep.name}'s "
                               f"{output} (was {recorded})")
         return FollowOutput(source, output, value)
-
-    def _followable_outputs(self, urn: str) -> dict[tuple[str, Any], list[str]]:
-        """The outputs of ``urn`` a live reference may follow, by value: those its provider computes.
-
-        Its id (except for a read, whose id the replay fixes), and top-level output properties the
-        replay does not send itself (output-only ones like ``arn``, and provider-filled defaults like
-        auto-names). An output equal to an input the replay sends is the recorded value by construction.
-        """
-        cached = self.followable.get(urn)
-        if cached is not None:
-            return cached
-        res = self.by_urn[urn]
-        index: dict[tuple[str, Any], list[str]] = {}
-        rid = _match_key(res.id)
-        if rid is not None and self.kinds[urn] == "custom":
-            index[rid] = ["id"]
-        defaults = res.inputs.get("__defaults")
-        filled = {k for k in defaults if isinstance(k, str)} if isinstance(defaults, list) else set()
-        sent = {k for k in res.inputs if not k.startswith("__") and k not in filled}
-        for k, v in res.outputs.items():
-            if k.startswith("_") or k in _NOT_FOLLOWED or k in _SDK_ATTRIBUTES or k in sent:
-                continue
-            m = _match_key(v)
-            if m is not None:
-                index.setdefault(m, []).append(k)
-        self.followable[urn] = index
-        return index
 
     # -- order ----------------------------------------------------------------------------------
     def _order(self, drafts: list[_Draft]) -> list[_Draft]:
