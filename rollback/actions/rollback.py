@@ -35,6 +35,7 @@ from rollback.engine import Engine, EngineStack, StackSpec
 from rollback.errors import OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Op, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.replay.program import inline_program
 from rollback.stackconfig import StackConfigFile, hidden_keys, reveal_hidden, stack_config_path
 
 # Checkpoint features (state version 4) a replay reproduces; the others record engine behaviour (hooks,
@@ -205,7 +206,7 @@ class Rollback:
         plan = prepared.plan
         started = time.monotonic()
         before = len(plan.history.backend.history(plan.history.ref))
-        stack = engine.open(self._spec(plan, record), plan.replay.program if plan.replay is not None else None)
+        stack = engine.open(self._spec(plan, record), inline_program(plan.replay) if plan.replay is not None else None)
         total = max(1, len(plan.target.live_resources()))
         with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
             try:

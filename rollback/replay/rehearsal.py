@@ -1,6 +1,6 @@
 """Proof before touching anything: run the replay program under the SDK's mock runtime and check it.
 
-:func:`rehearse` runs ``plan.program`` with ``pulumi.runtime.set_mocks`` and a
+:func:`rehearse` runs the plan's program (:func:`~rollback.replay.program.inline_program`) with ``pulumi.runtime.set_mocks`` and a
 :class:`~pulumi.runtime.mocks.MockMonitor` subclass that records every ``RegisterResource``,
 ``ReadResource`` and ``RegisterResourceOutputs`` request as the engine would receive it. It then checks,
 against the *target checkpoint* (not against the plan), that every live resource of the target other
@@ -12,7 +12,7 @@ exported, and that nothing else is registered.
 
 The mocks answer every registration of a target resource with its *recorded* id and output
 properties, so the inputs the replay sends as live references to a dependency's outputs
-(:class:`~rollback.replay.plan.LiveRef`) resolve to the recorded values and are checked like any
+(:class:`~rollback.replay.types.LiveRef`) resolve to the recorded values and are checked like any
 other input.
 
 Isolation: the mock runtime keeps global state (settings in context variables, the root resource).
@@ -49,7 +49,8 @@ from rollback.replay._common import (
     strip_reserved,
     version_from_provider_urn,
 )
-from rollback.replay.plan import ReplayPlan
+from rollback.replay.program import inline_program
+from rollback.replay.types import ReplayPlan
 from rollback.state.secrets import SecretBox
 from rollback.state.values import (
     ARCHIVE_SIG,
@@ -753,11 +754,12 @@ def _compare_options(e: _Expected, reg: Registration, bad: Callable[[str], None]
 
 
 def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, project: str, stack: str,
-             timeout: float | None = None) -> RehearsalResult:
+             timeout: float | None = None, program: Callable[[], None] | None = None) -> RehearsalResult:
     """Run ``plan``'s program under mocks and check it re-registers ``target`` faithfully.
 
     ``resources`` in the result counts the target's live resources other than the root stack and the
-    default providers (which the engine makes itself): exactly the registrations expected.
+    default providers (which the engine makes itself): exactly the registrations expected. ``program``
+    replaces the plan's own (:func:`~rollback.replay.program.inline_program`): a seam for tests.
     """
     started = time.monotonic()
     expected = _Expectations(plan, target, secrets, project=project, stack=stack)
@@ -768,7 +770,7 @@ def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, projec
     monitor = recording_monitor(project=project, stack=stack,
                                 respond=_responder(expected, plan, secrets.reveal))
     limit = timeout if timeout is not None else 60.0 + 0.05 * len(plan.steps)
-    run = run_under_mocks(plan.program, project=project, stack=stack, monitor=monitor, timeout=limit)
+    run = run_under_mocks(program or inline_program(plan), project=project, stack=stack, monitor=monitor, timeout=limit)
     if run.timed_out:
         mismatches.append(f"the replay program did not finish under mocks within {limit:.0f} s")
     elif run.error is not None:
