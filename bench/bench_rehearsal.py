@@ -53,7 +53,7 @@ def typed(n: int) -> float:
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from rollback.replay.rehearsal import recording_monitor, run_under_mocks
+    from rollback.replay.mocks import recording_monitor, run_under_mocks
 
     apps = max(1, (n - 2) // 4)
 

@@ -266,7 +266,7 @@ def test_rehearsal_is_no_slower_than_registering_typed_resources_under_mocks():
     from pulumi.runtime.mocks import MockMonitor, Mocks
     from pulumi_kubernetes.core.v1 import ConfigMap
 
-    from rollback.replay.rehearsal import run_under_mocks
+    from rollback.replay.mocks import run_under_mocks
 
     n = 100
     dep = _synthetic(n)

@@ -48,7 +48,7 @@ REPLACE_ON_CHANGE = {"aws:ecs/taskDefinition:TaskDefinition"}  # immutable: a ch
 
 
 def plain(value: Any) -> Any:
-    """A canonical wire value (see rollback.replay.rehearsal) back to state JSON."""
+    """A canonical wire value (see rollback.replay.wire) back to state JSON."""
     if isinstance(value, tuple):
         tag = value[0]
         if tag == "bool":
@@ -210,7 +210,7 @@ class FakeStack:
         return rid, renewed_outputs(old.get("outputs") or {}, inputs, rid)
 
     def _run(self) -> Planned:
-        from rollback.replay.rehearsal import recording_monitor, run_under_mocks
+        from rollback.replay.mocks import recording_monitor, run_under_mocks
 
         current = self._current()
         enc = self._encrypter(current)
