@@ -15,16 +15,9 @@ import pytest
 from rollback.diff import DiffResult, diff_deployments
 from rollback.errors import SecretsError
 from rollback.models import Deployment
+from rollback.paths import ANY, format_path, parse_path
 from rollback.render.summary import workload_lines
-from rollback.rules import (
-    ANY,
-    DATA_BEARING_TYPES,
-    REPLACE_RULES,
-    format_path,
-    is_data_bearing,
-    parse_path,
-    replacement_reason,
-)
+from rollback.rules import DATA_BEARING_TYPES, REPLACE_RULES, is_data_bearing, replacement_reason
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import PassphraseCrypter, SecretBox
 from rollback.state.values import SECRET_SIG, SIG
