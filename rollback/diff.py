@@ -122,10 +122,6 @@ class DiffResult:
     provider_changes: tuple[ProviderChange, ...] = ()
     data_loss: tuple[DataLoss, ...] = ()
 
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changes)
-
     def counts(self) -> dict[str, int]:
         counts = {op: 0 for op in (Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE)}
         for c in self.changes:

@@ -167,9 +167,6 @@ class Deployment:
                 return project
         return ""
 
-    def plugin_versions(self) -> dict[str, str]:
-        return {p.get("name", ""): p.get("version", "") for p in self.manifest.get("plugins") or []
-                if isinstance(p, dict)}
 
 
 @dataclass(frozen=True)
@@ -207,10 +204,6 @@ class Version:
     def git_dirty(self) -> bool | None:
         value = self.environment.get("git.dirty")
         return None if value is None else value == "true"
-
-    @property
-    def git_author(self) -> str | None:
-        return self.environment.get("git.author") or None
 
     @property
     def succeeded(self) -> bool:

@@ -82,11 +82,13 @@ class AuditRecord:
 
 
 class Marks:
-    """Good/bad marks, shared by everyone who uses the backend, by the version's backend key."""
+    """Good/bad marks, shared by everyone who uses the backend, by the version's backend key. A mark that is
+    neither good nor bad (edited by hand) counts as none, and :attr:`problems` says so."""
 
     def __init__(self, backend: Backend, ref: StackRef) -> None:
         self.side = backend.side_store(ref)
         self._data: dict[str, dict[str, Any]] | None = None
+        self.problems: list[str] = []
 
     def all(self) -> dict[str, dict[str, Any]]:
         if self._data is None:
@@ -96,11 +98,17 @@ class Marks:
             except ValueError as exc:
                 raise StateError(f"{self.side.describe()}: corrupt marks file") from exc
             self._data = dict(doc.get("marks") or {}) if isinstance(doc, dict) else {}
+            for key, entry in self._data.items():
+                mark = entry.get("mark") if isinstance(entry, dict) else entry
+                if mark not in (Mark.GOOD.value, Mark.BAD.value):
+                    version = entry.get("version") if isinstance(entry, dict) else None
+                    self.problems.append(f"{self.side.describe()}: the mark of {f'v{version}' if version else key} "
+                                         f"is {mark!r}, neither good nor bad: ignored")
         return self._data
 
     def get(self, key: int) -> tuple[Mark | None, str]:
         entry = self.all().get(str(key))
-        if not entry:
+        if not isinstance(entry, dict):
             return None, ""
         try:
             return Mark(entry.get("mark")), str(entry.get("reason") or "")
@@ -116,8 +124,11 @@ class Marks:
 
 
 class Records:
+    """The audit records of one stack. One that cannot be read is skipped, and :attr:`problems` says so."""
+
     def __init__(self, backend: Backend, ref: StackRef) -> None:
         self.side = backend.side_store(ref)
+        self.problems: list[str] = []
 
     def save(self, record: AuditRecord) -> str:
         """Write the record (again, for the same operation, under the same name); returns where."""
@@ -134,8 +145,10 @@ class Records:
                 continue
             try:
                 doc = json.loads(self.side.read_record(name))
-            except ValueError:
-                continue
+            except (ValueError, StateError) as exc:
+                doc = exc
             if isinstance(doc, dict):
                 out.append(doc)
+            else:
+                self.problems.append(f"{self.side.describe(name)}: not readable as an audit record: skipped")
         return out

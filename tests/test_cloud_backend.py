@@ -368,6 +368,17 @@ def test_records_without_a_location_keep_a_summary_tag_and_say_so(project: Path,
     assert doc["versions"][0]["rollback"]["by"] == "sam-reyes"
 
 
+def test_a_summary_tag_or_mark_tag_that_cannot_be_read_is_said_not_dropped(project: Path, fake: RecordedPulumi) -> None:
+    """Stack tags are editable in the console: one that holds no summary, or a mark that is neither good nor
+    bad, is reported in `history`'s warnings instead of vanishing."""
+    fake.tags["infra-rollback.last-deploy"] = "deployed, probably"
+    fake.tags["infra-rollback.mark.v4"] = "meh"
+    doc = json.loads(cli(fake, "history", FQ, "--json", *cloud(project)).stdout)
+    assert any("tag infra-rollback.last-deploy" in w and "skipped" in w for w in doc["warnings"])
+    assert any("the mark of v4 is 'meh', neither good nor bad: ignored" in w for w in doc["warnings"])
+    assert {v["version"]: v["mark"] for v in doc["versions"]}[4] is None
+
+
 def test_records_go_to_the_chosen_location(project: Path, fake: RecordedPulumi, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from rollback.records import AuditRecord, Records

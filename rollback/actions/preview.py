@@ -80,6 +80,7 @@ class Preview:
                             f"clear them with `pulumi refresh --clear-pending-creates` or `pulumi cancel` "
                             f"before applying")
         resolution = history.resolve(target)
+        warnings += history.marks.problems    # a mark edited by hand into neither good nor bad is ignored
         current_version = history.current_version()
         if current_version is None:
             warnings.append("the current state differs from the newest history checkpoint "

@@ -130,10 +130,6 @@ class ReplayPlan:
     notes: tuple[str, ...] = ()
 
     @property
-    def resources(self) -> tuple[ReplayStep, ...]:
-        return self.steps
-
-    @property
     def live_refs(self) -> tuple[tuple[ReplayStep, LiveRef], ...]:
         """Every input sent as a live reference, with the step that sends it."""
         return tuple((s, ref) for s in self.steps for ref in s.live_refs)

@@ -68,7 +68,7 @@ class CloudSideStore:
         marks: dict[str, dict[str, Any]] = {}
         for name, value in tags.items():
             m = _MARK_RE.fullmatch(name)
-            if m and value.strip() in ("good", "bad"):
+            if m:   # any value: Marks reports one that is neither good nor bad
                 n = int(m.group(1))
                 marks[str(n)] = {"mark": value.strip(), "version": n,
                                  "reason": tags.get(REASON_TAG.format(n=n), "").strip()}
@@ -106,14 +106,23 @@ class CloudSideStore:
     def record_names(self) -> list[str]:
         if self.folder is not None:
             return self.folder.record_names()
-        return [_SUMMARY_FILE.format(kind=kind) for kind in sorted(self._summaries())]
+        return sorted(_SUMMARY_FILE.format(kind=m.group(1)) for name in self.tags.tags(self.fq)
+                      if (m := _SUMMARY_RE.fullmatch(name)))
 
     def read_record(self, name: str) -> bytes:
+        """A summary tag as a (partial) audit record; StateError when the tag holds no summary."""
         if self.folder is not None:
             return self.folder.read_record(name)
-        for kind, record in self._summaries().items():
-            if name == _SUMMARY_FILE.format(kind=kind):
-                return json.dumps(record, sort_keys=True).encode()
+        for tag, value in self.tags.tags(self.fq).items():
+            m = _SUMMARY_RE.fullmatch(tag)
+            if m and name == _SUMMARY_FILE.format(kind=m.group(1)):
+                try:
+                    s = json.loads(value)
+                except ValueError:
+                    s = None
+                if not isinstance(s, dict):
+                    raise StateError(f"{self.tags.url} stack {self.fq}: tag {tag} holds no record summary")
+                return json.dumps(_expand_summary(s, m.group(1), tag), sort_keys=True).encode()
         raise NotFoundInStore(name)
 
     def write_record(self, name: str, data: bytes) -> str:
@@ -130,21 +139,6 @@ class CloudSideStore:
                                  f"summary in its stack tag {tag}; set {RECORDS_ENV} to a file:// or s3:// location "
                                  f"for full audit records")
         return f"stack tag {tag}"
-
-    def _summaries(self) -> dict[str, dict[str, Any]]:
-        """The summaries kept in stack tags, as (partial) audit records, by kind."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, value in self.tags.tags(self.fq).items():
-            m = _SUMMARY_RE.fullmatch(name)
-            if not m:
-                continue
-            try:
-                s = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(s, dict):
-                out[m.group(1)] = _expand_summary(s, m.group(1), name)
-        return out
 
 
 def fit(text: str, limit: int = TAG_VALUE_MAX) -> str:
