@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_preview import PASSPHRASE, PROJECT, STACK, build_resources  # noqa: E402
-from tests.support.pulumi_writer import SecretEncrypter, deployment  # noqa: E402
+from statekit.pulumi_writer import SecretEncrypter, deployment  # noqa: E402
 
 
 def checkpoint(n: int):

@@ -25,9 +25,9 @@ from rollback.errors import EXIT_FAILED, EXIT_REFUSED, OperationFailed, Refused
 from rollback.models import Outcome
 from rollback.records import Records
 from rollback.render.text import rollback_result
+from statekit.pulumi_writer import DiyBackend
 from tests.paths import EXAMPLES, FIXTURES
 from tests.support.fake_engine import FakeEngine
-from tests.support.pulumi_writer import DiyBackend
 
 PASS = "omniserve-example"
 HEALTHY = {"stack": "prod", "healthy": True, "timed_out": False, "elapsed_seconds": 1.5, "gates": [

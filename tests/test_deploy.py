@@ -23,9 +23,9 @@ from rollback.models import Outcome
 from rollback.records import Records
 from rollback.render.text import deploy_result
 from rollback.stackconfig import Sameness, compare_configs
+from statekit.pulumi_writer import DiyBackend
 from tests.paths import ROOT
 from tests.support.fake_engine import FakeEngine
-from tests.support.pulumi_writer import DiyBackend
 
 PASS = "omniserve-example"
 

@@ -3,7 +3,7 @@
 It runs the inline program (or, for ``deploy``, the project's program on disk) under the SDK's mock
 runtime with a recording monitor, computes same / update / create / replace / delete against the
 stack's current checkpoint, and writes the new checkpoint and history entry into the DIY backend the
-way the CLI does (through :mod:`tests.support.pulumi_writer`). Secrets are re-encrypted with the
+way the CLI does (through :mod:`statekit.pulumi_writer`). Secrets are re-encrypted with the
 stack's own passphrase provider, reusing ciphertexts of unchanged values as the CLI's cache does.
 
 Like the engine, it answers each registration with the resource's id and outputs, so a program that reads
@@ -32,7 +32,7 @@ from typing import Any
 from rollback.engine import StackSpec
 from rollback.errors import ConcurrentUpdate, OperationFailed, PlanUnsupported
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
-from tests.support.pulumi_writer import (
+from statekit.pulumi_writer import (
     DiyBackend,
     PendingSecret,
     SecretEncrypter,
