@@ -206,7 +206,7 @@ def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdo
     outcome = Rollback(ctx=ctx, confirm=_confirm(yes), listener=console, **options).run(stack, to)
     if as_json:
         typer.echo(render.to_json(outcome.to_dict()))
-    line = rollback_result(outcome)
+    line = rollback_result(outcome.to_dict())
     if line:
         console.say(line)
     outcome.raise_for_error()
@@ -360,7 +360,8 @@ def deploy_cmd(
                          confirm=_confirm(yes), listener=console).run(stack)
         if as_json:
             typer.echo(render.to_json(outcome.to_dict()))
-        for line in deploy_result(outcome):
+        for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
+                                  rollback=outcome.rollback.to_dict() if outcome.rollback else None):
             console.say(line)
         outcome.raise_for_error()
         return 0

@@ -232,6 +232,42 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
     for key in recorded:
         if not isinstance(key, str) or not key:
             raise BadInput(f"recorded config has a key that is not a name: {key!r}")
+    text, doc, root = _read(path, where)
+    current = doc.get("config")
+    if current is None:
+        current = {}
+    if not isinstance(current, dict):
+        raise BadInput(f"{where}: 'config' is not a mapping")
+    if not recorded and current:
+        # A history entry without config (an old or partial UpdateInfo) must not wipe the file.
+        raise BadInput(f"{where}: the recorded config is empty; refusing to remove all {len(current)} keys "
+                       f"(edit the file by hand if that is really the target's config)")
+    add_salt = None
+    if any(_has_secure(v) for v in recorded.values()):
+        add_salt = _check_secrets_provider(doc, secrets_provider, where, result.notes)
+    if doc.get("environment"):
+        result.notes.append(f"{where} imports ESC environments: recorded values that came from them are "
+                            f"written as stack config keys; review before committing")
+    _tally(result, current, recorded)
+    if not result.any_change and add_salt is None:
+        return result
+    new_text = _edit(text, root, {str(k): v for k, v in current.items()}, recorded, add_salt)
+    if "\r\n" in text:
+        new_text = new_text.replace("\n", "\r\n")
+    # The edit must say exactly what was asked: re-read it before replacing the file.
+    check = (yaml.safe_load(new_text) or {}).get("config") or {}
+    if set(check) != set(recorded) or any(not _same(check[k], v) for k, v in recorded.items()):
+        raise BadInput(f"{where}: could not rewrite the config block safely (unusual layout); "
+                       f"edit it by hand")
+    if not dry_run:
+        _replace(path, new_text)
+        result.written = True
+    return result
+
+
+def _read(path: Path, where: str) -> tuple[str, dict[str, Any], Any]:
+    """The file's text, its document (a mapping; {} when missing or empty) and its YAML node tree."""
+    import yaml
 
     try:
         text = path.read_bytes().decode("utf-8") if path.exists() else ""
@@ -248,23 +284,11 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
         doc = {}
     if not isinstance(doc, dict):
         raise BadInput(f"{where}: not a Pulumi stack settings file (top level is not a mapping)")
-    current = doc.get("config")
-    if current is None:
-        current = {}
-    if not isinstance(current, dict):
-        raise BadInput(f"{where}: 'config' is not a mapping")
+    return text, doc, root
 
-    if not recorded and current:
-        # A history entry without config (an old or partial UpdateInfo) must not wipe the file.
-        raise BadInput(f"{where}: the recorded config is empty; refusing to remove all {len(current)} keys "
-                       f"(edit the file by hand if that is really the target's config)")
-    add_salt = None
-    if any(_has_secure(v) for v in recorded.values()):
-        add_salt = _check_secrets_provider(doc, secrets_provider, where, result.notes)
-    if doc.get("environment"):
-        result.notes.append(f"{where} imports ESC environments: recorded values that came from them are "
-                            f"written as stack config keys; review before committing")
 
+def _tally(result: WriteResult, current: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
+    """Which keys the write changes, adds and removes, and which of those hold secure values."""
     for key, value in recorded.items():
         if key not in current:
             result.added.append(key)
@@ -277,21 +301,6 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
             result.removed.append(str(key))
             if _has_secure(value):
                 result.secret_keys.append(str(key))
-    if not result.any_change and add_salt is None:
-        return result
-
-    new_text = _edit(text, root, {str(k): v for k, v in current.items()}, recorded, add_salt)
-    if "\r\n" in text:
-        new_text = new_text.replace("\n", "\r\n")
-    # The edit must say exactly what was asked: re-read it before replacing the file.
-    check = (yaml.safe_load(new_text) or {}).get("config") or {}
-    if set(check) != set(recorded) or any(not _same(check[k], v) for k, v in recorded.items()):
-        raise BadInput(f"{where}: could not rewrite the config block safely (unusual layout); "
-                       f"edit it by hand")
-    if not dry_run:
-        _replace(path, new_text)
-        result.written = True
-    return result
 
 
 Edit = tuple[int, int, list[str]]   # (first line, end line, replacement lines)

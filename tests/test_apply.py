@@ -68,7 +68,7 @@ def rollback(world: Path, engine: FakeEngine | None = None, *, health: dict[str,
 def run(action: Rollback, target: str) -> RollbackOutcome:
     """As the CLI runs it: the last line on the console, then the error (if any) raised."""
     outcome = action.run("prod", target)
-    line = rollback_result(outcome)
+    line = rollback_result(outcome.to_dict())
     if line:
         action.listener.say(line)
     outcome.raise_for_error()

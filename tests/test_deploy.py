@@ -73,7 +73,8 @@ def deploy(project: Path, engine: FakeEngine, verifier: Any, *, passphrase: str 
 def run(action: Deploy) -> DeployOutcome:
     """As the CLI runs it: the last lines on the console, then the error (if any) raised."""
     outcome = action.run("prod")
-    for line in deploy_result(outcome):
+    for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
+                              rollback=outcome.rollback.to_dict() if outcome.rollback else None):
         action.listener.say(line)
     outcome.raise_for_error()
     return outcome

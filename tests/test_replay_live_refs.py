@@ -74,7 +74,7 @@ def test_after_the_rollback_the_service_runs_the_new_revision_not_the_deregister
                       listener=Console(out=out, err=err))
     outcome = action.run("prod", "previous")
     assert outcome.outcome is Outcome.ROLLED_BACK and outcome.error is None
-    assert rollback_result(outcome) == f"rolled back prod to v2 as v7 in {outcome.record.timings['applied_seconds']:.1f} s"
+    assert rollback_result(outcome.to_dict()) == f"rolled back prod to v2 as v7 in {outcome.record.timings['applied_seconds']:.1f} s"
     assert "taskDefinition follows the re-registered aws:ecs/taskDefinition:TaskDefinition omniserve's arn" \
         in out.getvalue()
     # the convergence check (a preview expecting no changes) ran after the update and passed

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rollback.models import Outcome
 from rollback.render import sections as s
 from rollback.render.sections import Doc
-
-if TYPE_CHECKING:
-    from rollback.actions.deploy import DeployOutcome
-    from rollback.actions.rollback import RollbackOutcome
 
 PROPERTY_LIMIT = 12
 
@@ -98,29 +92,26 @@ def mark_text(d: Doc) -> str:
     return f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else "")
 
 
-def rollback_result(outcome: RollbackOutcome) -> str | None:
-    """The last line of a rollback that did not fail: what was done, or that nothing was to do."""
-    if outcome.error is not None:
+def rollback_result(d: Doc) -> str | None:
+    """The last line of a rollback (its JSON document) that did not fail: what was done, or that nothing was."""
+    if d.get("outcome") == Outcome.NOTHING_TO_DO:
+        return f"nothing to roll back: {d['stack']} already has the desired state of v{d['to_version']}"
+    record = d.get("record")
+    if d.get("outcome") != Outcome.ROLLED_BACK or not record:
         return None
-    stack, to = outcome.prepared.stack, outcome.prepared.to_version
-    if outcome.outcome is Outcome.NOTHING_TO_DO:
-        return f"nothing to roll back: {stack} already has the desired state of v{to}"
-    record = outcome.record
-    if record is None:
-        return None
-    return (f"rolled back {stack} to v{to}{f' as v{record.new_version}' if record.new_version else ''}"
-            f" in {record.timings.get('applied_seconds', 0):.1f} s")
+    new = record.get("new_version")
+    return (f"rolled back {d['stack']} to v{d['to_version']}{f' as v{new}' if new else ''}"
+            f" in {(record.get('timings') or {}).get('applied_seconds', 0):.1f} s")
 
 
-def deploy_result(outcome: DeployOutcome) -> list[str]:
-    """The last lines of a deploy: deployed as vN, or how an automatic rollback recovered."""
-    record = outcome.record
-    if outcome.outcome is Outcome.DEPLOYED:
-        return [f"deployed {record.stack} as v{record.new_version} in {outcome.seconds:.1f} s"]
-    if outcome.outcome is not Outcome.ROLLED_BACK:
+def deploy_result(record: Doc, *, seconds: float, rollback: Doc | None = None) -> list[str]:
+    """The last lines of a deploy (its audit record): deployed as vN, or how an automatic rollback recovered."""
+    if record.get("outcome") == Outcome.DEPLOYED:
+        return [f"deployed {record['stack']} as v{record.get('new_version')} in {seconds:.1f} s"]
+    if record.get("outcome") != Outcome.ROLLED_BACK:
         return []
-    rb = outcome.rollback
-    lines = [line for line in [rollback_result(rb) if rb is not None else None] if line]
-    ttr = record.time_to_recover_seconds
-    back = rb.record.to_version if rb is not None and rb.record is not None else "?"
-    return lines + [f"recovered: back on v{back}; time to recover {ttr:.1f} s" if ttr is not None else "rolled back"]
+    line = rollback_result(rollback) if rollback is not None else None
+    ttr = record.get("time_to_recover_seconds")
+    back = (rollback.get("record") or {}).get("to_version") if rollback is not None else None
+    return ([line] if line else []) + [f"recovered: back on v{back or '?'}; time to recover {ttr:.1f} s"
+                                       if ttr is not None else "rolled back"]
