@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollback.stackconfig import read_project_file
+from rollback.project import read_project_file
 
 CLOUD_URL = "https://api.pulumi.com"
 

@@ -1,6 +1,5 @@
-"""The project's files: ``Pulumi.yaml``, and the stack config ``Pulumi.<stack>.yaml`` (where it lives,
-reading it, comparing two configs, Pulumi Cloud's hidden secrets). Writing it back is
-:mod:`rollback.writeconfig`.
+"""The stack config ``Pulumi.<stack>.yaml``: where it lives, reading it, comparing two configs, Pulumi
+Cloud's hidden secrets. Writing it back is :mod:`rollback.writeconfig`; ``Pulumi.yaml`` is :mod:`rollback.project`.
 
 Where ``Pulumi.<stack>.yaml`` lives, one rule for every command (deploy, verify, the health gates,
 ``--write-config``): the ``stackConfigDir`` that ``Pulumi.yaml`` names, else ``stacks/``, else the project
@@ -21,23 +20,9 @@ from typing import Any
 
 from rollback.errors import BadInput, SecretsError
 from rollback.models import Word
+from rollback.project import read_project_file
 
 HIDDEN = "[secret]"          # a secure value Pulumi Cloud's history does not show (never a ciphertext)
-
-
-def read_project_file(cwd: Path) -> dict[str, Any] | None:
-    """The ``Pulumi.yaml`` (or ``.yml``) in ``cwd`` as a mapping, or None when there is none."""
-    for name in ("Pulumi.yaml", "Pulumi.yml"):
-        path = cwd / name
-        if path.is_file():
-            import yaml
-
-            try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
-                raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
-            return doc if isinstance(doc, dict) else {}
-    return None
 
 
 def stack_config_path(cwd: Path, stack: str) -> Path:

@@ -26,8 +26,9 @@ from rollback.engine import Engine, StackSpec
 from rollback.errors import BadInput, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.history import StackHistory
 from rollback.models import Mark, Outcome
+from rollback.project import read_project_file
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
-from rollback.stackconfig import Sameness, StackConfigFile, compare_configs, read_project_file
+from rollback.stackconfig import Sameness, StackConfigFile, compare_configs
 
 
 @dataclass(frozen=True)

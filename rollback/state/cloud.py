@@ -199,7 +199,7 @@ class CloudBackend:
     def _default_project(self) -> str | None:
         if self.project_dir is None:
             return None
-        from rollback.stackconfig import read_project_file
+        from rollback.project import read_project_file
 
         doc = read_project_file(self.project_dir) or {}
         name = doc.get("name")
