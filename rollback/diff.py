@@ -123,7 +123,7 @@ class DiffResult:
     data_loss: tuple[DataLoss, ...] = ()
 
     def counts(self) -> dict[str, int]:
-        counts = {op: 0 for op in (Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE)}
+        counts: dict[str, int] = {op: 0 for op in (Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE)}
         for c in self.changes:
             counts[c.op] += 1
         return counts

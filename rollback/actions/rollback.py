@@ -33,7 +33,7 @@ from rollback.actions.hooks import QUIET, YES, Confirm, Listener, confirmed
 from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, EngineStack, StackSpec
 from rollback.errors import OperationFailed, PlanUnsupported, Refused, RollbackError
-from rollback.models import Mark, Op, Outcome
+from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 from rollback.replay.program import inline_program
 from rollback.stackconfig import StackConfigFile, hidden_keys, reveal_hidden, stack_config_path
@@ -341,7 +341,7 @@ class Rollback:
 
 
 def _op_counts(prepared: Prepared) -> dict[str, int]:
-    counts: dict[Op, int] = {}
+    counts: dict[str, int] = {}
     for c in prepared.plan.diff.changes:
         counts[c.op] = counts.get(c.op, 0) + 1
-    return dict(counts)
+    return counts

@@ -80,7 +80,8 @@ class SideStore(Protocol):
 
 
 class Backend(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
         """``prod``, ``omniserve/prod`` or ``org/omniserve/prod`` -> the stack (StackNotFound, BadInput)."""
