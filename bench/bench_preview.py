@@ -1,7 +1,7 @@
 """Preview benchmark: prints numbers, asserts nothing.
 
 Generates DIY backends of 5,000 resources with 100 and with 10 history entries (in a temp dir, with
-the test writer in ``tests/support``), then measures, in process:
+the state writer in ``statekit/``), then measures, in process:
 
 - the floor: json-loading the two checkpoints a rollback needs (current and target) plus deriving
   the passphrase key once;
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.pulumi_writer import (  # noqa: E402
+from statekit.pulumi_writer import (  # noqa: E402
     DiyBackend,
     SecretEncrypter,
     deployment,

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_preview import PASSPHRASE, PROJECT, STACK, build_resources  # noqa: E402
-from tests.support.pulumi_writer import SecretEncrypter, deployment  # noqa: E402
+from statekit.pulumi_writer import SecretEncrypter, deployment  # noqa: E402
 
 
 def checkpoint(n: int):
@@ -53,7 +53,7 @@ def typed(n: int) -> float:
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from rollback.replay.rehearsal import recording_monitor, run_under_mocks
+    from rollback.replay.mocks import recording_monitor, run_under_mocks
 
     apps = max(1, (n - 2) // 4)
 

@@ -108,18 +108,35 @@ def _run(fn: Callable[[], int | None]) -> None:
     raise typer.Exit(code)
 
 
-def _emit(data: dict[str, Any], *, as_json: bool, markdown: bool, text: Callable[[dict[str, Any]], str],
+def _emit(data: dict[str, Any], *, as_json: bool, markdown: bool = False, text: Callable[[dict[str, Any]], str],
           md: Callable[[dict[str, Any]], str] | None = None) -> None:
     from rollback import render
 
-    if as_json and markdown:
-        raise BadInput("--json and --markdown cannot be used together")
     if as_json:
         typer.echo(render.to_json(data))
     elif markdown and md is not None:
         typer.echo(md(data))
     else:
         typer.echo(text(data))
+
+
+def _reject_conflicts(*conflicts: tuple[bool, str]) -> None:
+    """Flags that contradict each other: one line, exit 2, before any work."""
+    for present, message in conflicts:
+        if present:
+            raise BadInput(message)
+
+
+def _console(*, as_json: bool = False, markdown: bool = False) -> Any:
+    from rollback.console import Console
+
+    return Console(json=as_json, markdown=markdown, quiet=STATE.quiet)
+
+
+def _confirm(yes: bool) -> Any:
+    from rollback.console import TerminalConfirm
+
+    return TerminalConfirm(yes=yes)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -154,24 +171,46 @@ def rollback_cmd(
     """
 
     def body() -> int:
-        from rollback import render
-        from rollback.actions.preview import Preview
-
+        _reject_conflicts((as_json and markdown, "--json and --markdown cannot be used together"),
+                          (no_rehearse and not preview, "--no-rehearse goes with --preview (a rollback always "
+                                                        "rehearses)"),
+                          (preview and write_config, "--write-config writes the stack config file; --preview "
+                                                     "changes nothing"))
         ctx = _context(backend, cwd, project, records)
-        if not preview:
-            from rollback.actions.rollback import Rollback
-
-            action = Rollback(ctx=ctx, yes=yes, reason=reason, timeout=timeout, allow_data_loss=allow_data_loss,
-                              restore_provider_versions=restore_provider_versions, verify=not no_verify,
-                              write_config=write_config, json_output=as_json, markdown=markdown,
-                              quiet=STATE.quiet)
-            return action.run(stack, to)
-        plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions,
-                       rehearse=not no_rehearse).run(stack, to)
-        _emit(plan.to_dict(), as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
-        return 0
+        if preview:
+            return _preview(ctx, stack, to, restore_provider_versions=restore_provider_versions,
+                            rehearse=not no_rehearse, as_json=as_json, markdown=markdown)
+        return _rollback(ctx, stack, to, yes=yes, as_json=as_json, markdown=markdown, reason=reason, timeout=timeout,
+                         allow_data_loss=allow_data_loss, restore_provider_versions=restore_provider_versions,
+                         verify=not no_verify, write_config=write_config)
 
     _run(body)
+
+
+def _preview(ctx: Any, stack: str, to: str, *, restore_provider_versions: bool, rehearse: bool, as_json: bool,
+             markdown: bool) -> int:
+    from rollback import render
+    from rollback.actions.preview import Preview
+
+    plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions, rehearse=rehearse).run(stack, to)
+    _emit(plan.to_dict(), as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+    return 0
+
+
+def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdown: bool, **options: Any) -> int:
+    from rollback import render
+    from rollback.actions.rollback import Rollback
+    from rollback.render.text import rollback_result
+
+    console = _console(as_json=as_json, markdown=markdown)
+    outcome = Rollback(ctx=ctx, confirm=_confirm(yes), listener=console, **options).run(stack, to)
+    if as_json:
+        typer.echo(render.to_json(outcome.to_dict()))
+    line = rollback_result(outcome.to_dict())
+    if line:
+        console.say(line)
+    outcome.raise_for_error()
+    return 0
 
 
 @app.command("history")
@@ -193,7 +232,7 @@ def history_cmd(
         from rollback.actions.history import History
 
         data = History(ctx=_context(backend, cwd, project), limit=limit).run(stack)
-        _emit(data, as_json=as_json, markdown=False, text=render.history_text)
+        _emit(data, as_json=as_json, text=render.history_text)
         return 0
 
     _run(body)
@@ -217,8 +256,9 @@ def diff_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.preview import Diff
+        from rollback.actions.diff import Diff
 
+        _reject_conflicts((as_json and markdown, "--json and --markdown cannot be used together"))
         data = Diff(ctx=_context(backend, cwd, project)).run(stack, from_, to)
         _emit(data, as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
         return 0
@@ -248,10 +288,9 @@ def mark_cmd(
         from rollback import render
         from rollback.actions.mark import MarkVersion
 
-        if good == bad:
-            raise BadInput("give exactly one of --good or --bad")
+        _reject_conflicts((good == bad, "give exactly one of --good or --bad"))
         data = MarkVersion(ctx=_context(backend, cwd, project, records)).run(stack, version, "good" if good else "bad", reason)
-        _emit(data, as_json=as_json, markdown=False, text=render.mark_text)
+        _emit(data, as_json=as_json, text=render.mark_text)
         return 0
 
     _run(body)
@@ -273,10 +312,17 @@ def verify_cmd(
     """
 
     def body() -> int:
-        from rollback.actions.verify_cmd import run_verify
+        import json
 
-        return run_verify(_context(backend, cwd, project), stack, timeout=timeout, as_json=as_json,
-                          quiet=STATE.quiet)
+        from rollback.actions.verify import VerifyStack
+        from rollback.render.health import health_text
+
+        outcome = VerifyStack(ctx=_context(backend, cwd, project), timeout=timeout,
+                              listener=_console(as_json=as_json)).run(stack)
+        for note in outcome.notes:
+            typer.echo(f"note: {note}", err=True)
+        typer.echo(json.dumps(outcome.report.to_dict(), indent=2) if as_json else health_text(outcome.report))
+        return 0 if outcome.report.healthy else 1
 
     _run(body)
 
@@ -304,11 +350,21 @@ def deploy_cmd(
     """
 
     def body() -> int:
+        from rollback import render
         from rollback.actions.deploy import Deploy
+        from rollback.render.text import deploy_result
 
-        return Deploy(ctx=_context(backend, cwd, project, records), yes=yes, auto_rollback=auto_rollback,
-                      allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
-                      json_output=as_json, quiet=STATE.quiet).run(stack)
+        console = _console(as_json=as_json)
+        outcome = Deploy(ctx=_context(backend, cwd, project, records), auto_rollback=auto_rollback,
+                         allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
+                         confirm=_confirm(yes), listener=console).run(stack)
+        if as_json:
+            typer.echo(render.to_json(outcome.to_dict()))
+        for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
+                                  rollback=outcome.rollback.to_dict() if outcome.rollback else None):
+            console.say(line)
+        outcome.raise_for_error()
+        return 0
 
     _run(body)
 

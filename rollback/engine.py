@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rollback.errors import EngineUnavailable, OperationFailed, Refused
+from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, Refused
 
 INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
                 "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), "
@@ -38,14 +38,6 @@ class StackSpec:
     work_dir: Path | None = None                           # for a program on disk (deploy)
     config_file: Path | None = None                        # stacks/Pulumi.<stack>.yaml (deploy)
     qualified_name: str | None = None                      # org/project/stack where the backend knows the org
-
-
-class PlanUnsupported(OperationFailed):
-    """Saving or applying a plan hit a known engine limitation: fall back to a fresh preview."""
-
-
-class ConcurrentUpdate(OperationFailed):
-    pass
 
 
 class EngineStack(Protocol):

@@ -9,7 +9,9 @@
     │   └── SecretsError          wrong or missing passphrase, undecryptable secret
     ├── Refused                   exit 3: a safety guard said no; nothing was changed
     └── OperationFailed           exit 1: the engine or a health gate failed
-        └── EngineUnavailable     no Pulumi CLI on PATH
+        ├── EngineUnavailable     no Pulumi CLI on PATH
+        ├── PlanUnsupported       the engine cannot save or apply a plan here: fall back to a fresh preview
+        └── ConcurrentUpdate      another update holds the stack's lock
 
 Third-party errors (boto, grpc, the Automation API) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever catch these.
@@ -74,3 +76,11 @@ class OperationFailed(RollbackError):
 
 class EngineUnavailable(OperationFailed):
     pass
+
+
+class PlanUnsupported(OperationFailed):
+    """Saving or applying a plan hit a known engine limitation: fall back to a fresh preview."""
+
+
+class ConcurrentUpdate(OperationFailed):
+    """Another update is in progress on the stack (the engine could not take its lock)."""

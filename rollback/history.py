@@ -14,52 +14,14 @@ from typing import Any
 
 from rollback.errors import StateError, TargetError, VersionNotFound
 from rollback.models import Deployment, Mark, StackRef, Version
-from rollback.state.codec import decompress, parse_deployment, read_update_info
-from rollback.state.diy import DiyBackend, HistoryFile
+from rollback.records import Marks
+from rollback.state.backend import Backend, HistoryEntry
+from rollback.state.codec import decompress, parse_deployment
 from rollback.state.secrets import SecretBox, passphrase_from_env
-from rollback.state.store import NotFoundInStore
 
 
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-class Marks:
-    """Good/bad marks, shared by everyone who uses the backend (``.infra-rollback/.../marks.json``)."""
-
-    def __init__(self, backend: DiyBackend, ref: StackRef) -> None:
-        self.backend = backend
-        self.key = f"{backend.records_prefix(ref)}/marks.json"
-        self._data: dict[str, dict[str, Any]] | None = None
-
-    def all(self) -> dict[str, dict[str, Any]]:
-        if self._data is None:
-            try:
-                raw = self.backend.store.read(self.key)
-            except NotFoundInStore:
-                raw = b""
-            try:
-                doc = json.loads(raw) if raw else {}
-            except ValueError as exc:
-                raise StateError(f"{self.backend.describe(self.key)}: corrupt marks file") from exc
-            self._data = dict(doc.get("marks") or {}) if isinstance(doc, dict) else {}
-        return self._data
-
-    def get(self, unixnano: int) -> tuple[Mark | None, str]:
-        entry = self.all().get(str(unixnano))
-        if not entry:
-            return None, ""
-        try:
-            return Mark(entry.get("mark")), str(entry.get("reason") or "")
-        except ValueError:
-            return None, ""
-
-    def set(self, unixnano: int, mark: Mark, *, version: int, reason: str, by: str, at: str) -> None:
-        data = dict(self.all())
-        data[str(unixnano)] = {"mark": mark.value, "version": version, "reason": reason, "by": by, "at": at}
-        self._data = data
-        body = json.dumps({"version": 1, "marks": data}, indent=2, sort_keys=True) + "\n"
-        self.backend.store.write(self.key, body.encode())
 
 
 @dataclass(frozen=True)
@@ -79,14 +41,14 @@ class Resolution:
 
 
 class StackHistory:
-    """One stack's current state and history on a DIY backend, loaded lazily and cached."""
+    """One stack's current state and history on any backend, loaded lazily and cached."""
 
-    def __init__(self, backend: DiyBackend, ref: StackRef, *,
+    def __init__(self, backend: Backend, ref: StackRef, *,
                  passphrase: Callable[[], str | None] = passphrase_from_env) -> None:
         self.backend = backend
         self.ref = ref
         self.passphrase = passphrase
-        self.files: list[HistoryFile] = backend.history_files(ref)
+        self.entries: list[HistoryEntry] = backend.history(ref)
         self.marks = Marks(backend, ref)
         self._versions: dict[int, Version] = {}
         self._checkpoints: dict[int, Deployment] = {}
@@ -95,19 +57,17 @@ class StackHistory:
         self._current_bytes: bytes | None = None
         self._boxes: dict[str, SecretBox] = {}
         self._diffs: dict[int, Any] = {}
-        self._sizes: dict[str, int] | None = None
-        self.current_key = backend.stack_file_key(ref)
 
     # -- versions -----------------------------------------------------------------------------
     @property
     def count(self) -> int:
-        return len(self.files)
+        return len(self.entries)
 
     def version(self, number: int) -> Version:
-        if not 1 <= number <= len(self.files):
-            if not self.files:
+        if not 1 <= number <= len(self.entries):
+            if not self.entries:
                 raise VersionNotFound(f"stack '{self.ref}' has no history")
-            raise VersionNotFound(f"stack '{self.ref}' has no version {number} (versions 1 to {len(self.files)})")
+            raise VersionNotFound(f"stack '{self.ref}' has no version {number} (versions 1 to {len(self.entries)})")
         cached = self._versions.get(number)
         if cached is None:
             cached = self._load_version(number)
@@ -115,15 +75,13 @@ class StackHistory:
         return cached
 
     def _load_version(self, number: int) -> Version:
-        hf = self.files[number - 1]
-        info: dict[str, Any] = {}
-        if hf.info_key:
-            info = read_update_info(self.backend.read(hf.info_key), source=self.backend.describe(hf.info_key))
-        mark, reason = self.marks.get(hf.unixnano)
+        entry = self.entries[number - 1]
+        info = self.backend.update_info(self.ref, entry) if entry.has_info else {}
+        mark, reason = self.marks.get(entry.id)
         env = info.get("environment") or {}
         return Version(
             number=number,
-            kind=str(info.get("kind") or ("unknown" if not hf.info_key else "")),
+            kind=str(info.get("kind") or ("unknown" if not entry.has_info else "")),
             result=str(info.get("result") or ""),
             start_time=_int(info.get("startTime")),
             end_time=_int(info.get("endTime")),
@@ -132,49 +90,48 @@ class StackHistory:
             config=dict(info["config"]) if isinstance(info.get("config"), dict) else {},
             resource_changes={str(k): int(v) for k, v in (info.get("resourceChanges") or {}).items()
                               if isinstance(v, (int, float))},
-            has_checkpoint=hf.checkpoint_key is not None,
-            key=str(hf.unixnano),
+            has_checkpoint=entry.has_checkpoint,
+            key=str(entry.id),
             mark=mark,
             mark_reason=reason,
         )
 
     def marked(self, mark: Mark) -> list[Version]:
         """The versions carrying ``mark``, newest first, found through the marks (no walk over history)."""
-        index = {hf.unixnano: n for n, hf in enumerate(self.files, start=1)}
+        index = {e.id: n for n, e in enumerate(self.entries, start=1)}
         numbers = sorted((index[int(k)] for k, e in self.marks.all().items()
                           if e.get("mark") == mark.value and k.isdigit() and int(k) in index), reverse=True)
         return [self.version(n) for n in numbers]
 
     def newest_first(self) -> Iterator[Version]:
-        for number in range(len(self.files), 0, -1):
+        for number in range(len(self.entries), 0, -1):
             yield self.version(number)
 
     # -- checkpoints --------------------------------------------------------------------------
     def current_bytes(self) -> bytes:
         if self._current_bytes is None:
-            self._current_bytes = decompress(self.backend.read(self.current_key),
-                                             source=self.backend.describe(self.current_key))
+            self._current_bytes = decompress(self.backend.read_current(self.ref),
+                                             source=self.backend.describe(self.ref))
         return self._current_bytes
 
     def current(self) -> Deployment:
         if self._current is None:
-            self._current = parse_deployment(self.current_bytes(), source=self.backend.describe(self.current_key))
+            self._current = parse_deployment(self.current_bytes(), source=self.backend.describe(self.ref))
         return self._current
 
     def checkpoint_bytes(self, number: int) -> bytes:
         if number not in self._checkpoint_bytes:
-            hf = self.files[number - 1]
-            if hf.checkpoint_key is None:
+            entry = self.entries[number - 1]
+            if not entry.has_checkpoint:
                 raise StateError(f"stack '{self.ref}' v{number}: history entry has no checkpoint file")
-            self._checkpoint_bytes[number] = decompress(self.backend.read(hf.checkpoint_key),
-                                                        source=self.backend.describe(hf.checkpoint_key))
+            self._checkpoint_bytes[number] = decompress(self.backend.read_checkpoint(self.ref, entry),
+                                                        source=self.backend.describe(self.ref, entry))
         return self._checkpoint_bytes[number]
 
     def checkpoint(self, number: int) -> Deployment:
         self.version(number)
         if number not in self._checkpoints:
-            hf = self.files[number - 1]
-            source = self.backend.describe(hf.checkpoint_key or f"v{number}")
+            source = self.backend.describe(self.ref, self.entries[number - 1])
             self._checkpoints[number] = parse_deployment(self.checkpoint_bytes(number), source=source)
         return self._checkpoints[number]
 
@@ -193,30 +150,18 @@ class StackHistory:
         Usually the newest entry; after `pulumi stack import` of an older checkpoint, an older one.
         Sizes from the listing are compared first, so a long history costs no reads.
         """
-        if not self.files:
+        if not self.entries:
             return None
         current = self.current_bytes()
-        sizes = self._checkpoint_sizes()
-        for number in range(len(self.files), 0, -1):
-            hf = self.files[number - 1]
-            if hf.checkpoint_key is None:
+        for number in range(len(self.entries), 0, -1):
+            entry = self.entries[number - 1]
+            if not entry.has_checkpoint:
                 continue
-            size = sizes.get(hf.checkpoint_key)
-            if size is not None and not self._maybe_compressed(hf.checkpoint_key) and size != len(current):
+            if entry.checkpoint_size is not None and entry.checkpoint_size != len(current):
                 continue
             if self.checkpoint_bytes(number) == current:
                 return number
         return None
-
-    def _checkpoint_sizes(self) -> dict[str, int]:
-        if self._sizes is None:
-            sizes = getattr(self.backend, "history_sizes", None)   # a backend without a listing: no shortcut
-            self._sizes = sizes(self.ref) if sizes is not None else {}
-        return self._sizes
-
-    @staticmethod
-    def _maybe_compressed(key: str) -> bool:
-        return key.endswith((".gz", ".zst"))
 
     # -- comparing ----------------------------------------------------------------------------
     def same_as_current(self, number: int) -> tuple[bool, list[str]]:
@@ -240,7 +185,7 @@ class StackHistory:
     # -- targets ------------------------------------------------------------------------------
     def resolve(self, target: str) -> Resolution:
         spec = target.strip()
-        if not self.files:
+        if not self.entries:
             raise VersionNotFound(f"stack '{self.ref}' has no history: nothing to roll back to")
         if spec == "previous":
             return self._previous()
@@ -253,7 +198,7 @@ class StackHistory:
             version = self.version(int(number_text))
             if not version.has_checkpoint:
                 raise StateError(f"stack '{self.ref}' {version.label}: history entry has no checkpoint file "
-                                 f"({self.backend.describe(self.files[version.number - 1].info_key or '')})")
+                                 f"({self.backend.describe(self.ref, self.entries[version.number - 1], part='info')})")
             warnings = []
             if not version.succeeded:
                 warnings.append(f"{version.label} is a {version.result or 'unfinished'} {version.kind}: "

@@ -8,9 +8,54 @@ from functools import cached_property
 from typing import Any
 
 
-class Mark(str, Enum):
+class Word(str, Enum):
+    """A str enum, as Pulumi's automation API writes its wire enums: equal to its value, which it is in JSON
+    and in f-strings alike (Python 3.11 would otherwise print ``Op.CREATE``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Mark(Word):
     GOOD = "good"
     BAD = "bad"
+
+
+class Op(Word):
+    """What a rollback does to one resource (the four of Pulumi's ``OpType`` a preview names)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def destroys(self) -> bool:
+        """Deletes or replaces: what loses a data-bearing or protected resource."""
+        return self in (Op.DELETE, Op.REPLACE)
+
+
+class Outcome(Word):
+    """How a rollback or guarded deploy ended (``outcome`` in the JSON contract and the audit record)."""
+
+    PENDING = "pending"
+    ROLLED_BACK = "rolled-back"
+    DEPLOYED = "deployed"
+    UNHEALTHY = "unhealthy"
+    FAILED = "failed"
+    NOT_CONVERGED = "applied-not-converged"
+    REFUSED = "refused"
+    NOTHING_TO_DO = "nothing-to-do"
+    ROLLBACK_FAILED = "unhealthy; rollback failed"
+
+
+class WorkloadStatus(Word):
+    """One workload or container in the summary: what the rollback does to it."""
+
+    CHANGED = "changed"
+    ADDED = "added"
+    REMOVED = "removed"
+    UNKNOWN = "unknown"       # it may change: a secret that could not be revealed hides the answer
 
 
 def parse_urn(urn: str) -> tuple[str, str, str, str]:
@@ -122,9 +167,6 @@ class Deployment:
                 return project
         return ""
 
-    def plugin_versions(self) -> dict[str, str]:
-        return {p.get("name", ""): p.get("version", "") for p in self.manifest.get("plugins") or []
-                if isinstance(p, dict)}
 
 
 @dataclass(frozen=True)
@@ -162,10 +204,6 @@ class Version:
     def git_dirty(self) -> bool | None:
         value = self.environment.get("git.dirty")
         return None if value is None else value == "true"
-
-    @property
-    def git_author(self) -> str | None:
-        return self.environment.get("git.author") or None
 
     @property
     def succeeded(self) -> bool:

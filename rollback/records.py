@@ -1,8 +1,12 @@
-"""Audit records of rollbacks (and guarded deploys), stored in the backend beside Pulumi's files.
+"""infra-rollback's own records, kept beside Pulumi's files (never inside them): marks and audit records.
 
-``.infra-rollback/<project>/<stack>/records/<UTC timestamp>-<id>.json``: one file per operation, never
-rewritten except to add the outcome of the same operation. Everyone who uses the backend (a laptop,
-CI) sees the same records.
+Both go through the stack's :class:`~rollback.state.backend.SideStore` (DIY: files under
+``.infra-rollback/<project>/<stack>/``; Pulumi Cloud: stack tags and the records location), so everyone who
+uses the backend (a laptop, CI) sees the same ones.
+
+- :class:`Marks`: good/bad marks (``marks.json``), by the version's backend key.
+- :class:`Records`: one audit record per rollback or guarded deploy (``records/<UTC timestamp>-<id>.json``),
+  never rewritten except to add the outcome of the same operation.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback.models import StackRef
-from rollback.state.diy import DiyBackend
+from rollback.errors import StateError
+from rollback.models import Mark, Outcome, StackRef
+from rollback.state.backend import Backend
 
 
 def actor(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -62,7 +67,7 @@ class AuditRecord:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "pending"
+    outcome: Outcome = Outcome.PENDING
     new_version: int | None = None
     new_version_key: str | None = None
     engine_changes: dict[str, int] = field(default_factory=dict)
@@ -76,29 +81,74 @@ class AuditRecord:
         return d
 
 
+class Marks:
+    """Good/bad marks, shared by everyone who uses the backend, by the version's backend key. A mark that is
+    neither good nor bad (edited by hand) counts as none, and :attr:`problems` says so."""
+
+    def __init__(self, backend: Backend, ref: StackRef) -> None:
+        self.side = backend.side_store(ref)
+        self._data: dict[str, dict[str, Any]] | None = None
+        self.problems: list[str] = []
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            raw = self.side.read_marks()
+            try:
+                doc = json.loads(raw) if raw else {}
+            except ValueError as exc:
+                raise StateError(f"{self.side.describe()}: corrupt marks file") from exc
+            self._data = dict(doc.get("marks") or {}) if isinstance(doc, dict) else {}
+            for key, entry in self._data.items():
+                mark = entry.get("mark") if isinstance(entry, dict) else entry
+                if mark not in (Mark.GOOD.value, Mark.BAD.value):
+                    version = entry.get("version") if isinstance(entry, dict) else None
+                    self.problems.append(f"{self.side.describe()}: the mark of {f'v{version}' if version else key} "
+                                         f"is {mark!r}, neither good nor bad: ignored")
+        return self._data
+
+    def get(self, key: int) -> tuple[Mark | None, str]:
+        entry = self.all().get(str(key))
+        if not isinstance(entry, dict):
+            return None, ""
+        try:
+            return Mark(entry.get("mark")), str(entry.get("reason") or "")
+        except ValueError:
+            return None, ""
+
+    def set(self, key: int, mark: Mark, *, version: int, reason: str, by: str, at: str) -> None:
+        data = dict(self.all())
+        data[str(key)] = {"mark": mark.value, "version": version, "reason": reason, "by": by, "at": at}
+        self._data = data
+        body = json.dumps({"version": 1, "marks": data}, indent=2, sort_keys=True) + "\n"
+        self.side.write_marks(body.encode())
+
+
 class Records:
-    def __init__(self, backend: DiyBackend, ref: StackRef) -> None:
-        self.backend = backend
-        self.ref = ref
-        self.prefix = f"{backend.records_prefix(ref)}/records"
+    """The audit records of one stack. One that cannot be read is skipped, and :attr:`problems` says so."""
+
+    def __init__(self, backend: Backend, ref: StackRef) -> None:
+        self.side = backend.side_store(ref)
+        self.problems: list[str] = []
 
     def save(self, record: AuditRecord) -> str:
+        """Write the record (again, for the same operation, under the same name); returns where."""
         if not record.key:
             stamp = record.decided_at.replace(":", "").replace("-", "").replace(".", "")
-            record.key = f"{self.prefix}/{stamp}-{record.id}.json"
+            record.key = f"{stamp}-{record.id}.json"
         body = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
-        self.backend.store.write(record.key, body.encode())
-        return record.key
+        return self.side.write_record(record.key, body.encode())
 
     def all(self) -> list[dict[str, Any]]:
         out = []
-        for entry in sorted(self.backend.store.list(self.prefix), key=lambda e: e.key):
-            if not entry.key.endswith(".json"):
+        for name in self.side.record_names():
+            if not name.endswith(".json"):
                 continue
             try:
-                doc = json.loads(self.backend.store.read(entry.key))
-            except ValueError:
-                continue
+                doc = json.loads(self.side.read_record(name))
+            except (ValueError, StateError) as exc:
+                doc = exc
             if isinstance(doc, dict):
                 out.append(doc)
+            else:
+                self.problems.append(f"{self.side.describe(name)}: not readable as an audit record: skipped")
         return out

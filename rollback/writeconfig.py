@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback.errors import BadInput
+from rollback.models import Deployment, Version
 
 SECRET = "[secret]"
 _INDENT = 2
@@ -231,6 +232,42 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
     for key in recorded:
         if not isinstance(key, str) or not key:
             raise BadInput(f"recorded config has a key that is not a name: {key!r}")
+    text, doc, root = _read(path, where)
+    current = doc.get("config")
+    if current is None:
+        current = {}
+    if not isinstance(current, dict):
+        raise BadInput(f"{where}: 'config' is not a mapping")
+    if not recorded and current:
+        # A history entry without config (an old or partial UpdateInfo) must not wipe the file.
+        raise BadInput(f"{where}: the recorded config is empty; refusing to remove all {len(current)} keys "
+                       f"(edit the file by hand if that is really the target's config)")
+    add_salt = None
+    if any(_has_secure(v) for v in recorded.values()):
+        add_salt = _check_secrets_provider(doc, secrets_provider, where, result.notes)
+    if doc.get("environment"):
+        result.notes.append(f"{where} imports ESC environments: recorded values that came from them are "
+                            f"written as stack config keys; review before committing")
+    _tally(result, current, recorded)
+    if not result.any_change and add_salt is None:
+        return result
+    new_text = _edit(text, root, {str(k): v for k, v in current.items()}, recorded, add_salt)
+    if "\r\n" in text:
+        new_text = new_text.replace("\n", "\r\n")
+    # The edit must say exactly what was asked: re-read it before replacing the file.
+    check = (yaml.safe_load(new_text) or {}).get("config") or {}
+    if set(check) != set(recorded) or any(not _same(check[k], v) for k, v in recorded.items()):
+        raise BadInput(f"{where}: could not rewrite the config block safely (unusual layout); "
+                       f"edit it by hand")
+    if not dry_run:
+        _replace(path, new_text)
+        result.written = True
+    return result
+
+
+def _read(path: Path, where: str) -> tuple[str, dict[str, Any], Any]:
+    """The file's text, its document (a mapping; {} when missing or empty) and its YAML node tree."""
+    import yaml
 
     try:
         text = path.read_bytes().decode("utf-8") if path.exists() else ""
@@ -247,23 +284,11 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
         doc = {}
     if not isinstance(doc, dict):
         raise BadInput(f"{where}: not a Pulumi stack settings file (top level is not a mapping)")
-    current = doc.get("config")
-    if current is None:
-        current = {}
-    if not isinstance(current, dict):
-        raise BadInput(f"{where}: 'config' is not a mapping")
+    return text, doc, root
 
-    if not recorded and current:
-        # A history entry without config (an old or partial UpdateInfo) must not wipe the file.
-        raise BadInput(f"{where}: the recorded config is empty; refusing to remove all {len(current)} keys "
-                       f"(edit the file by hand if that is really the target's config)")
-    add_salt = None
-    if any(_has_secure(v) for v in recorded.values()):
-        add_salt = _check_secrets_provider(doc, secrets_provider, where, result.notes)
-    if doc.get("environment"):
-        result.notes.append(f"{where} imports ESC environments: recorded values that came from them are "
-                            f"written as stack config keys; review before committing")
 
+def _tally(result: WriteResult, current: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
+    """Which keys the write changes, adds and removes, and which of those hold secure values."""
     for key, value in recorded.items():
         if key not in current:
             result.added.append(key)
@@ -276,21 +301,6 @@ def write_stack_config(path: Path, recorded: Mapping[str, Any], *,
             result.removed.append(str(key))
             if _has_secure(value):
                 result.secret_keys.append(str(key))
-    if not result.any_change and add_salt is None:
-        return result
-
-    new_text = _edit(text, root, {str(k): v for k, v in current.items()}, recorded, add_salt)
-    if "\r\n" in text:
-        new_text = new_text.replace("\n", "\r\n")
-    # The edit must say exactly what was asked: re-read it before replacing the file.
-    check = (yaml.safe_load(new_text) or {}).get("config") or {}
-    if set(check) != set(recorded) or any(not _same(check[k], v) for k, v in recorded.items()):
-        raise BadInput(f"{where}: could not rewrite the config block safely (unusual layout); "
-                       f"edit it by hand")
-    if not dry_run:
-        _replace(path, new_text)
-        result.written = True
-    return result
 
 
 Edit = tuple[int, int, list[str]]   # (first line, end line, replacement lines)
@@ -395,3 +405,22 @@ def _replace(path: Path, text: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise BadInput(f"{_display(path)}: cannot write ({exc.strerror or exc.__class__.__name__})") from exc
+
+
+def write_target_config(cwd: Path, stack: str, target: Version, deployment: Deployment) -> str:
+    """``--write-config``: write version ``target``'s recorded config into the stack's config file; a note.
+
+    Pulumi Cloud's history hides secure values: for those keys the file keeps what it has.
+    """
+    from rollback.stackconfig import StackConfigFile, reveal_hidden, stack_config_path
+
+    file = StackConfigFile.find(cwd, stack)
+    local = file.config if file is not None else {}
+    recorded, missing = reveal_hidden(target.config, local)
+    recorded.update({key: local[key] for key in missing if key in local})
+    path = file.path if file is not None else stack_config_path(cwd, stack)
+    result = write_stack_config(path, recorded, secrets_provider=deployment.secrets_provider)
+    if not result.any_change:
+        return f"{path}: already holds v{target.number}'s config"
+    return (f"{path}: wrote v{target.number}'s config ({'; '.join(result.lines())}); "
+            f"commit it so the next deploy does not bring the bad release back")

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.omniserve_model import (  # noqa: E402
+from statekit.omniserve_model import (  # noqa: E402
     DEFAULT_SUBNETS,
     NAMESPACE,
     PROJECT,
@@ -39,7 +39,7 @@ from tests.support.omniserve_model import (  # noqa: E402
     omniserve_changes,
     omniserve_deployment,
 )
-from tests.support.pulumi_writer import PULUMI_VERSION, DiyBackend, SecretEncrypter, unix_nanos  # noqa: E402
+from statekit.pulumi_writer import PULUMI_VERSION, DiyBackend, SecretEncrypter, unix_nanos  # noqa: E402
 
 PASSPHRASE = "omniserve-example"
 SEED = "omniserve-example"

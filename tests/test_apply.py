@@ -19,12 +19,15 @@ import pytest
 from rollback.actions.context import Context
 from rollback.actions.history import History
 from rollback.actions.preview import Preview
-from rollback.actions.rollback import Rollback
+from rollback.actions.rollback import Rollback, RollbackOutcome
+from rollback.console import Console, TerminalConfirm, interactive
 from rollback.errors import EXIT_FAILED, EXIT_REFUSED, OperationFailed, Refused
+from rollback.models import Outcome
 from rollback.records import Records
+from rollback.render.text import rollback_result
+from statekit.pulumi_writer import DiyBackend
 from tests.paths import EXAMPLES, FIXTURES
 from tests.support.fake_engine import FakeEngine
-from tests.support.pulumi_writer import DiyBackend
 
 PASS = "omniserve-example"
 HEALTHY = {"stack": "prod", "healthy": True, "timed_out": False, "elapsed_seconds": 1.5, "gates": [
@@ -52,12 +55,24 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def rollback(world: Path, engine: FakeEngine | None = None, *, health: dict[str, Any] | None = HEALTHY,
+             yes: bool = True, is_interactive: Any = interactive, confirm: Any = None,
              **kw: Any) -> tuple[Rollback, io.StringIO, io.StringIO]:
+    """The action as the CLI builds it (a terminal confirmation, a console printing to ``out`` and ``err``)."""
     out, err = io.StringIO(), io.StringIO()
-    kw.setdefault("yes", True)
+    answer = TerminalConfirm(yes=yes, is_interactive=is_interactive, prompt=confirm or (lambda question: False))
     action = Rollback(ctx=ctx_for(world), engine=engine or FakeEngine(world / "backend", PASS),
-                      verifier=lambda **_: health, out=out, err=err, **kw)
+                      verifier=lambda **_: health, confirm=answer, listener=Console(out=out, err=err), **kw)
     return action, out, err
+
+
+def run(action: Rollback, target: str) -> RollbackOutcome:
+    """As the CLI runs it: the last line on the console, then the error (if any) raised."""
+    outcome = action.run("prod", target)
+    line = rollback_result(outcome.to_dict())
+    if line:
+        action.listener.say(line)
+    outcome.raise_for_error()
+    return outcome
 
 
 # -- the whole cycle ---------------------------------------------------------------------------
@@ -65,7 +80,7 @@ def rollback(world: Path, engine: FakeEngine | None = None, *, health: dict[str,
 def test_bad_release_rollback_history_marks_and_previous_again(world: Path) -> None:
     engine = FakeEngine(world / "backend", PASS)
     action, out, err = rollback(world, engine, reason="every ticket tagged urgent escalation")
-    assert action.run("prod", "previous") == 0
+    assert run(action, "previous").outcome is Outcome.ROLLED_BACK
     assert "rolled back prod to v2 as v7" in out.getvalue()
     # The engine was driven in the documented order: saved-plan preview, up with that plan, convergence.
     assert [c[0] for c in engine.calls] == ["open", "preview", "up", "preview"]
@@ -120,15 +135,16 @@ def test_last_good_uses_marks(world: Path) -> None:
 
     MarkVersion(ctx=ctx_for(world)).run("prod", "v1", "good", "known good")
     action, _, _ = rollback(world)
-    assert action.run("prod", "last-good") == 0
-    assert action.record is not None and action.record.to_version == 1
+    outcome = run(action, "last-good")
+    assert outcome.outcome is Outcome.ROLLED_BACK
+    assert outcome.record is not None and outcome.record.to_version == 1
 
 
 def test_nothing_to_do_when_target_equals_current(world: Path) -> None:
     before = snapshot(world / "backend")
     engine = FakeEngine(world / "backend", PASS)
     action, out, _ = rollback(world, engine)
-    assert action.run("prod", "5") == 0
+    assert run(action, "5").outcome is Outcome.NOTHING_TO_DO
     assert "nothing to roll back" in out.getvalue()
     assert engine.calls == []
     assert snapshot(world / "backend") == before
@@ -150,7 +166,7 @@ def test_no_confirmation_refuses_and_changes_nothing(world: Path, how: str, monk
         kw["confirm"] = lambda question: False
     action, _, _ = rollback(world, engine, **kw)
     with pytest.raises(Refused) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert err.value.exit_code == EXIT_REFUSED
     assert ("--yes" in err.value.message) if how != "declined" else ("not confirmed" in err.value.message)
     assert engine.calls == []   # asked before the engine is even opened
@@ -161,8 +177,29 @@ def test_confirmed_at_a_terminal_applies(world: Path) -> None:
     asked: list[str] = []
     action, _, _ = rollback(world, yes=False, is_interactive=lambda: True,
                             confirm=lambda q: asked.append(q) or True)
-    assert action.run("prod", "previous") == 0
+    assert run(action, "previous").outcome is Outcome.ROLLED_BACK
     assert asked == ["Roll prod back to v2 (from v6)? This applies the changes above"]
+
+
+class _Interrupted(io.StringIO):
+    def readline(self, *args: Any) -> str:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("key", ["ctrl-c", "ctrl-d"])
+def test_ctrl_c_or_ctrl_d_at_the_prompt_is_not_confirmed(world: Path, key: str, monkeypatch) -> None:
+    """The real prompt (typer.confirm) interrupted: a refusal (exit 3, nothing changed), not an internal error."""
+    monkeypatch.setattr("sys.stdin", _Interrupted() if key == "ctrl-c" else io.StringIO(""))
+    before = snapshot(world / "backend")
+    engine = FakeEngine(world / "backend", PASS)
+    action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY,
+                      confirm=TerminalConfirm(yes=False, is_interactive=lambda: True), listener=Console(
+                          out=io.StringIO(), err=io.StringIO()))
+    with pytest.raises(Refused) as err:
+        action.run("prod", "previous")
+    assert err.value.exit_code == EXIT_REFUSED and "not confirmed" in err.value.message
+    assert engine.calls == []
+    assert snapshot(world / "backend") == before
 
 
 # -- guards ----------------------------------------------------------------------------------
@@ -189,7 +226,7 @@ def test_data_bearing_delete_is_refused_then_allowed_by_flag(world: Path) -> Non
     before = snapshot(world / "backend")
     action, out, _ = rollback(world)
     with pytest.raises(Refused) as err:
-        action.run("prod", "6")
+        run(action, "6")
     assert err.value.exit_code == EXIT_REFUSED
     assert "data-bearing aws:s3/bucketV2:BucketV2" in err.value.message
     assert "omniserve-transcripts" in err.value.message and "--allow-data-loss" in err.value.message
@@ -197,7 +234,7 @@ def test_data_bearing_delete_is_refused_then_allowed_by_flag(world: Path) -> Non
     assert snapshot(world / "backend") == before
 
     action, out, _ = rollback(world, allow_data_loss=True)
-    assert action.run("prod", "6") == 0
+    assert run(action, "6").outcome is Outcome.ROLLED_BACK
     assert "allowed by --allow-data-loss: delete of data-bearing aws:s3/bucketV2:BucketV2" in out.getvalue()
 
 
@@ -207,7 +244,7 @@ def test_protected_delete_is_refused(world: Path) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world, allow_data_loss=True)
     with pytest.raises(Refused) as err:
-        action.run("prod", "6")
+        run(action, "6")
     assert "protected resource" in err.value.message and "pulumi state unprotect" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -218,7 +255,7 @@ def test_locked_stack_is_refused_naming_the_holder(world: Path) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world)
     with pytest.raises(Refused) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert "locked by alice@ci-runner-7 pid 4242" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -234,7 +271,7 @@ def test_pending_operations_are_refused_with_the_way_out(world: Path) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world)
     with pytest.raises(Refused) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert "pending operation" in err.value.message and "pulumi refresh --clear-pending-creates" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -251,7 +288,7 @@ def test_failed_rehearsal_refuses(world: Path, monkeypatch) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world)
     with pytest.raises(Refused) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert "rehearsal mismatch" in err.value.message and "Deployment::omniserve: not registered" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -262,7 +299,7 @@ def test_preview_failure_changes_nothing(world: Path) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world, FakeEngine(world / "backend", PASS, fail_preview="provider crashed"))
     with pytest.raises(OperationFailed) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert err.value.exit_code == EXIT_FAILED and "provider crashed" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -271,7 +308,7 @@ def test_concurrent_update_is_a_clear_error(world: Path) -> None:
     before = snapshot(world / "backend")
     action, _, _ = rollback(world, FakeEngine(world / "backend", PASS, concurrent=True))
     with pytest.raises(OperationFailed) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert "another update is in progress" in err.value.message and "pulumi cancel" in err.value.message
     assert snapshot(world / "backend") == before
 
@@ -279,11 +316,12 @@ def test_concurrent_update_is_a_clear_error(world: Path) -> None:
 def test_unusable_saved_plan_falls_back_to_a_fresh_preview(world: Path) -> None:
     engine = FakeEngine(world / "backend", PASS, plan_unsupported=True)
     action, out, _ = rollback(world, engine)
-    assert action.run("prod", "previous") == 0
+    outcome = run(action, "previous")
+    assert outcome.outcome is Outcome.ROLLED_BACK
     assert [c[0] for c in engine.calls] == ["open", "preview", "preview", "up", "preview"]
     assert engine.calls[3][1]["plan"] is False
     assert "falling back to a fresh preview" in out.getvalue()
-    assert any("fell back to a fresh preview" in n for n in action.record.notes)
+    assert any("fell back to a fresh preview" in n for n in outcome.record.notes)
 
 
 def test_failed_update_is_recorded_and_not_marked(world: Path) -> None:
@@ -291,7 +329,7 @@ def test_failed_update_is_recorded_and_not_marked(world: Path) -> None:
                         "ServiceNotActiveException", fail_up_after=3)
     action, _, _ = rollback(world, engine)
     with pytest.raises(OperationFailed) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert "ServiceNotActiveException" in err.value.message
     ctx = ctx_for(world)
     hist = History(ctx=ctx).run("prod")
@@ -303,20 +341,22 @@ def test_failed_update_is_recorded_and_not_marked(world: Path) -> None:
 
 def test_not_converged_is_a_failure(world: Path) -> None:
     action, _, _ = rollback(world, FakeEngine(world / "backend", PASS, not_converged=True))
-    with pytest.raises(OperationFailed) as err:
-        action.run("prod", "previous")
-    assert "not converged" in err.value.message
-    assert action.record.outcome == "applied-not-converged"
+    outcome = action.run("prod", "previous")
+    assert isinstance(outcome.error, OperationFailed) and "not converged" in outcome.error.message
+    assert outcome.outcome is Outcome.FAILED and outcome.record is not None
+    assert outcome.record.outcome is Outcome.NOT_CONVERGED
+    assert outcome.to_dict()["outcome"] == "failed" and outcome.to_dict()["record"]["outcome"] == "applied-not-converged"
 
 
 def test_unhealthy_after_rollback_exits_1_naming_the_gate(world: Path) -> None:
     action, _, _ = rollback(world, health=UNHEALTHY)
-    with pytest.raises(OperationFailed) as err:
-        action.run("prod", "previous")
-    assert err.value.exit_code == EXIT_FAILED
-    assert "not healthy" in err.value.message and "https://omniserve.example.com/metrics/triage" in err.value.message
-    assert action.record.outcome == "unhealthy"
-    assert action.record.health["healthy"] is False
+    outcome = action.run("prod", "previous")
+    assert outcome.outcome is Outcome.UNHEALTHY and outcome.error is not None
+    assert outcome.error.exit_code == EXIT_FAILED
+    assert "not healthy" in outcome.error.message
+    assert "https://omniserve.example.com/metrics/triage" in outcome.error.message
+    assert outcome.record is not None and outcome.record.health is not None
+    assert outcome.record.health["healthy"] is False
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -400,14 +440,17 @@ def test_write_config_keeps_git_honest(world: Path) -> None:
     before = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]
     assert before["omniserve:image"] == "ghcr.io/omniserve/bot:1.5.0"
     action, out, _ = rollback(world, write_config=True)
-    assert action.run("prod", "previous") == 0
+    outcome = run(action, "previous")
+    assert outcome.outcome is Outcome.ROLLED_BACK
     after = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())
     v2 = ctx_for(world).history("prod").version(2).config
     assert after["config"]["omniserve:image"] == "ghcr.io/omniserve/bot:1.4.0"
     assert after["config"]["omniserve:apiToken"] == v2["omniserve:apiToken"]     # ciphertext copied, not decrypted
     assert after["encryptionsalt"] == yaml.safe_load((EXAMPLES / "Pulumi.prod.yaml").read_text())["encryptionsalt"]
     assert "commit it so the next deploy does not bring the bad release back" in out.getvalue()
-    assert any("Pulumi.prod.yaml" in n for n in action.record.notes)
+    assert outcome.record is not None and any("Pulumi.prod.yaml" in n for n in outcome.record.notes)
+    (stored,) = Records(ctx_for(world).backend, ctx_for(world).history("prod").ref).all()
+    assert stored["notes"] == outcome.record.notes             # the stored record says so too
 
 
 def test_hidden_secure_config_comes_from_the_stack_file_or_is_left_alone(world: Path) -> None:
@@ -421,11 +464,12 @@ def test_hidden_secure_config_comes_from_the_stack_file_or_is_left_alone(world: 
     (world / "Pulumi.prod.yaml").write_text("config:\n  omniserve:apiToken:\n    secure: v1:bG9jYWw=:bG9jYWw=\n")
     engine = FakeEngine(world / "backend", PASS)
     action, _, _ = rollback(world, engine)
-    assert action.run("prod", "previous") == 0
+    outcome = run(action, "previous")
+    assert outcome.outcome is Outcome.ROLLED_BACK and outcome.record is not None
     sent = engine.calls[0][1]["config"]
     assert sent["omniserve:apiToken"] == {"secure": "v1:bG9jYWw=:bG9jYWw="}
     assert "omniserve:otherToken" not in sent
-    assert any("omniserve:otherToken" in n and "left as the stack has it now" in n for n in action.record.notes)
+    assert any("omniserve:otherToken" in n and "left as the stack has it now" in n for n in outcome.record.notes)
 
 
 def test_write_config_keeps_the_files_secure_value_when_history_hides_it(world: Path) -> None:
@@ -439,7 +483,7 @@ def test_write_config_keeps_the_files_secure_value_when_history_hides_it(world: 
     info_path.write_text(json.dumps(info))
     before = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]["omniserve:apiToken"]
     action, _, _ = rollback(world, write_config=True)
-    assert action.run("prod", "previous") == 0
+    assert run(action, "previous").outcome is Outcome.ROLLED_BACK
     after = yaml.safe_load((world / "Pulumi.prod.yaml").read_text())["config"]
     assert after["omniserve:apiToken"] == before and after["omniserve:apiToken"]["secure"] != "[secret]"
     assert after["omniserve:image"] == "ghcr.io/omniserve/bot:1.4.0"
@@ -454,7 +498,7 @@ def test_a_target_using_an_unreplayable_checkpoint_feature_is_refused(world: Pat
     before = snapshot(world / "backend")
     action, _, _ = rollback(world)
     with pytest.raises(Refused) as err:
-        action.run("prod", "previous")
+        run(action, "previous")
     assert err.value.exit_code == EXIT_REFUSED
     assert "v2 uses the checkpoint feature 'hooks'" in err.value.message and str(checkpoint) in err.value.message
     assert snapshot(world / "backend") == before

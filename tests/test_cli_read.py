@@ -98,6 +98,30 @@ def test_diff_text_and_markdown(example: Path) -> None:
     assert "--json and --markdown" in one_error_line(both)
 
 
+def test_diff_summary_has_the_previews_configmap_and_secret_lines(example: Path) -> None:
+    """The diff's summary is the preview's: ConfigMap keys (env via envFrom) and secrets, not only workloads."""
+    lines = invoke_json(cli("diff", "prod", "--from", "2", "--to", "current", "--json", "--cwd",
+                            str(example)))["summary"]["lines"]
+    assert 'ConfigMap omniserve-config: LOG_LEVEL "info" -> "debug"' in lines
+    assert "Secret omniserve-secrets: secret stringData changes (to its current value)" in lines
+    back = invoke_json(cli("diff", "prod", "--from", "current", "--to", "2", "--json", "--cwd",
+                           str(example)))["summary"]["lines"]
+    assert "Secret omniserve-secrets: secret stringData changes (to its v2 value)" in back
+
+
+@pytest.mark.parametrize("args, says", [
+    (["rollback", "prod", "--to", "previous", "--yes", "--json", "--markdown"], "--json and --markdown"),
+    (["rollback", "prod", "--to", "previous", "--yes", "--no-rehearse"], "--no-rehearse goes with --preview"),
+    (["rollback", "prod", "--to", "previous", "--preview", "--write-config"], "--preview changes nothing"),
+    (["diff", "prod", "--from", "1", "--to", "2", "--json", "--markdown"], "--json and --markdown"),
+    (["mark", "prod", "2", "--good", "--bad"], "exactly one of --good or --bad"),
+])
+def test_conflicting_flags_are_rejected_before_any_work(tmp_path: Path, args: list[str], says: str) -> None:
+    """Exit 2 with one line about the flags, before the backend (here: one that does not exist) is even opened."""
+    line = one_error_line(cli(*args, "--backend", f"file://{tmp_path / 'no-such-backend'}"))
+    assert says in line and "no-such-backend" not in line
+
+
 def test_diff_does_not_call_an_old_version_current_nor_itself_a_rollback(example: Path) -> None:
     text = cli("diff", "prod", "--from", "2", "--to", "current", "--cwd", str(example))
     assert text.stdout.splitlines()[0] == "Diff: omniserve/prod  v2 -> current"

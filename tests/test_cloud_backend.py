@@ -25,11 +25,11 @@ import pytest
 from typer.testing import CliRunner
 
 from rollback.cli import _route, app
-from rollback.config import BackendChoice, open_backend
 from rollback.errors import BadInput, StackNotFound
 from rollback.history import StackHistory
 from rollback.models import StackRef
 from rollback.state.cloud import CloudBackend, use_pulumi_command
+from rollback.state.open import open_backend
 
 REC = Path(__file__).parent / "recordings" / "cloud"
 URL = "https://api.pulumi.com"
@@ -368,6 +368,17 @@ def test_records_without_a_location_keep_a_summary_tag_and_say_so(project: Path,
     assert doc["versions"][0]["rollback"]["by"] == "sam-reyes"
 
 
+def test_a_summary_tag_or_mark_tag_that_cannot_be_read_is_said_not_dropped(project: Path, fake: RecordedPulumi) -> None:
+    """Stack tags are editable in the console: one that holds no summary, or a mark that is neither good nor
+    bad, is reported in `history`'s warnings instead of vanishing."""
+    fake.tags["infra-rollback.last-deploy"] = "deployed, probably"
+    fake.tags["infra-rollback.mark.v4"] = "meh"
+    doc = json.loads(cli(fake, "history", FQ, "--json", *cloud(project)).stdout)
+    assert any("tag infra-rollback.last-deploy" in w and "skipped" in w for w in doc["warnings"])
+    assert any("the mark of v4 is 'meh', neither good nor bad: ignored" in w for w in doc["warnings"])
+    assert {v["version"]: v["mark"] for v in doc["versions"]}[4] is None
+
+
 def test_records_go_to_the_chosen_location(project: Path, fake: RecordedPulumi, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from rollback.records import AuditRecord, Records
@@ -376,7 +387,7 @@ def test_records_go_to_the_chosen_location(project: Path, fake: RecordedPulumi, 
     records_dir.mkdir()
     monkeypatch.setenv("INFRA_ROLLBACK_RECORDS", f"file://{records_dir}")
     with use_pulumi_command(fake):
-        backend = open_backend(BackendChoice(URL, "--backend"), project)
+        backend = open_backend(URL, project)
         assert isinstance(backend, CloudBackend)
         ref = backend.resolve_stack("omniserve/prod")
         record = AuditRecord(kind="rollback", stack="prod", project="omniserve", from_version=6, to_version=3,
@@ -388,9 +399,9 @@ def test_records_go_to_the_chosen_location(project: Path, fake: RecordedPulumi, 
     assert not any(t.startswith("infra-rollback.last-") for t in fake.tags)
 
     with pytest.raises(BadInput, match="does not exist"):
-        open_backend(BackendChoice(URL, "--backend"), project, records_url=f"file://{tmp_path / 'missing'}")
+        open_backend(URL, project, records_url=f"file://{tmp_path / 'missing'}")
     with pytest.raises(BadInput, match="file://DIR or s3://"):
-        open_backend(BackendChoice(URL, "--backend"), project, records_url="https://example.com/records")
+        open_backend(URL, project, records_url="https://example.com/records")
 
 
 # -- locks, stack names, errors -------------------------------------------------------------------
@@ -462,7 +473,7 @@ def test_cloud_urls_open_a_cloud_backend(project: Path, monkeypatch: pytest.Monk
     if origin_env:
         env[origin_env] = "https://pulumi.example.internal"           # a self-hosted Pulumi Service
     choice = choose_backend(None, project, env)
-    backend = open_backend(choice, project, environ=env)
+    backend = open_backend(choice.url, project, origin=choice.origin, environ=env)
     assert isinstance(backend, CloudBackend)
     assert (backend.url, backend.origin) == (("https://pulumi.example.internal", origin_env) if origin_env
                                              else (URL, "default"))

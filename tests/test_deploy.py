@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 
 from rollback.actions.context import Context
-from rollback.actions.deploy import Deploy, GitState, same_config
+from rollback.actions.deploy import Deploy, DeployOutcome, GitState
 from rollback.actions.history import History
+from rollback.console import Console, TerminalConfirm
 from rollback.errors import OperationFailed, Refused
+from rollback.models import Outcome
 from rollback.records import Records
+from rollback.render.text import deploy_result
+from rollback.stackconfig import Sameness, compare_configs
+from statekit.pulumi_writer import DiyBackend
 from tests.paths import ROOT
 from tests.support.fake_engine import FakeEngine
-from tests.support.pulumi_writer import DiyBackend
 
 PASS = "omniserve-example"
 
@@ -55,11 +59,25 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def deploy(project: Path, engine: FakeEngine, verifier: Any, **kw: Any) -> Deploy:
-    ctx = Context(cwd=project, passphrase=lambda: PASS)
-    kw.setdefault("yes", True)
-    return Deploy(ctx=ctx, engine=engine, verifier=verifier, out=io.StringIO(), err=io.StringIO(),
-                  git=lambda cwd: GitState("4f1c2e9d0b7a6c5e4d3f2a1b0c9d8e7f6a5b4c3d", False, "main"), **kw)
+HEAD = GitState("4f1c2e9d0b7a6c5e4d3f2a1b0c9d8e7f6a5b4c3d", False, "main")
+
+
+def deploy(project: Path, engine: FakeEngine, verifier: Any, *, passphrase: str | None = PASS,
+           git: GitState = HEAD, **kw: Any) -> Deploy:
+    """The action as the CLI builds it with --yes, printing to its console's ``out``."""
+    ctx = Context(cwd=project, passphrase=lambda: passphrase)
+    return Deploy(ctx=ctx, engine=engine, verifier=verifier, confirm=TerminalConfirm(yes=True),
+                  listener=Console(out=io.StringIO(), err=io.StringIO()), git=lambda cwd: git, **kw)
+
+
+def run(action: Deploy) -> DeployOutcome:
+    """As the CLI runs it: the last lines on the console, then the error (if any) raised."""
+    outcome = action.run("prod")
+    for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
+                              rollback=outcome.rollback.to_dict() if outcome.rollback else None):
+        action.listener.say(line)
+    outcome.raise_for_error()
+    return outcome
 
 
 def set_image(project: Path, image: str) -> None:
@@ -71,10 +89,9 @@ def set_image(project: Path, image: str) -> None:
 
 def test_deploy_then_bad_release_rolls_itself_back(project: Path) -> None:
     engine = FakeEngine(project / "state", PASS)
-    good = deploy(project, engine, gates(True))
-    assert good.run("prod") == 0
-    assert good.result["outcome"] == "deployed" and good.result["new_version"] == 1
-    assert good.result["summary"]["git"]["head"].startswith("4f1c2e9")
+    good = run(deploy(project, engine, gates(True))).to_dict()
+    assert good["outcome"] == "deployed" and good["new_version"] == 1
+    assert good["summary"]["git"]["head"].startswith("4f1c2e9")
     assert engine.calls[0][1]["inline"] is False and str(engine.calls[0][1]["config_file"]).endswith(
         "stacks/Pulumi.prod.yaml")
 
@@ -82,12 +99,16 @@ def test_deploy_then_bad_release_rolls_itself_back(project: Path) -> None:
     verifier = gates(False, True)          # the release is unhealthy; after the rollback, healthy
     bad = deploy(project, engine, verifier, auto_rollback=True)
     with pytest.raises(OperationFailed) as err:
-        bad.run("prod")
+        run(bad)
     assert err.value.exit_code == 1 and "rolled back" in err.value.message
-    assert bad.result["outcome"] == "rolled-back"
-    assert bad.result["time_to_recover_seconds"] is not None and bad.result["time_to_recover_seconds"] >= 0
-    assert "failure_detected_at" in bad.result["timings"] and "recovered_at" in bad.result["timings"]
-    assert "time to recover" in bad.out.getvalue()
+    result = Records(bad.ctx.backend, bad.ctx.history("prod").ref).all()
+    result = next(r for r in result if r["kind"] == "deploy" and r["new_version"] == 2)
+    assert result["outcome"] == "rolled-back"
+    assert result["time_to_recover_seconds"] is not None and result["time_to_recover_seconds"] >= 0
+    assert "failure_detected_at" in result["timings"] and "recovered_at" in result["timings"]
+    shown = bad.listener.out.getvalue()
+    assert "rolling back to last-good" in shown and "Rollback preview" in shown
+    assert "rolled back prod to v1 as v3" in shown and "time to recover" in shown
 
     ctx = Context(cwd=project, passphrase=lambda: PASS)
     hist = History(ctx=ctx).run("prod")
@@ -107,17 +128,17 @@ def test_deploy_then_bad_release_rolls_itself_back(project: Path) -> None:
     # The same bad config again is refused (nothing is changed) unless --force.
     calls = len(engine.calls)
     with pytest.raises(Refused) as refused:
-        deploy(project, engine, gates(True)).run("prod")
+        run(deploy(project, engine, gates(True)))
     assert "identical to v2, marked bad" in refused.value.message and "--force" in refused.value.message
     assert len(engine.calls) == calls
-    assert deploy(project, engine, gates(True), force=True).run("prod") == 0
+    assert run(deploy(project, engine, gates(True), force=True)).outcome is Outcome.DEPLOYED
 
 
 def test_unhealthy_without_auto_rollback_is_exit_1_and_marked_bad(project: Path) -> None:
     engine = FakeEngine(project / "state", PASS)
     action = deploy(project, engine, gates(False))
     with pytest.raises(OperationFailed) as err:
-        action.run("prod")
+        run(action)
     assert "unhealthy" in err.value.message and "metrics/triage" in err.value.message
     hist = History(ctx=Context(cwd=project, passphrase=lambda: PASS)).run("prod")
     assert hist["versions"][0]["mark"] == "bad"
@@ -131,18 +152,17 @@ def test_dirty_tree_is_refused_unless_allowed(project: Path) -> None:
     set_image(project, "ghcr.io/omniserve/bot:1.4.1")
     engine = FakeEngine(project / "state", PASS)
     ctx = Context(cwd=project, passphrase=lambda: PASS)
-    action = Deploy(ctx=ctx, yes=True, engine=engine, verifier=gates(True), out=io.StringIO(), err=io.StringIO())
+    action = Deploy(ctx=ctx, engine=engine, verifier=gates(True))            # the real git state
     with pytest.raises(Refused) as err:
         action.run("prod")
     assert "uncommitted changes" in err.value.message and "--allow-dirty" in err.value.message
     assert engine.calls == []
-    allowed = Deploy(ctx=ctx, yes=True, engine=engine, verifier=gates(True), allow_dirty=True,
-                     out=io.StringIO(), err=io.StringIO())
-    assert allowed.run("prod") == 0
-    assert allowed.result["summary"]["git"]["dirty"] is True
+    allowed = Deploy(ctx=ctx, engine=engine, verifier=gates(True), allow_dirty=True).run("prod")
+    assert allowed.outcome is Outcome.DEPLOYED and allowed.error is None
+    assert allowed.to_dict()["summary"]["git"]["dirty"] is True
 
 
-def test_same_config_compares_secure_values_by_plaintext() -> None:
+def test_compare_configs_by_plaintext_failing_closed() -> None:
     from rollback.state.secrets import PassphraseCrypter
 
     crypter, _ = PassphraseCrypter.create("pw", salt=b"12345678", nonce=b"n" * 12)
@@ -150,7 +170,47 @@ def test_same_config_compares_secure_values_by_plaintext() -> None:
          "omniserve:env": {"LOG_LEVEL": "info"}}
     b = {"omniserve:replicas": "3", "omniserve:apiToken": {"secure": crypter.encrypt("tok", nonce=b"b" * 12)},
          "omniserve:env": {"LOG_LEVEL": "info"}}
-    assert same_config(a, b, reveal=crypter.decrypt)
-    assert not same_config(a, b, reveal=None)          # cannot tell: not "identical"
+    assert compare_configs(a, b, reveal=crypter.decrypt).verdict is Sameness.SAME
+    # A secure value that cannot be revealed: "unknown", never "different" (a bad config must not slip through).
+    cannot = compare_configs(a, b, reveal=None)
+    assert cannot.verdict is Sameness.UNKNOWN and cannot.unknown == ("omniserve:apiToken",)
+    hidden = compare_configs(a, dict(b, **{"omniserve:apiToken": {"secure": "[secret]"}}), reveal=crypter.decrypt)
+    assert hidden.verdict is Sameness.UNKNOWN and "Pulumi Cloud" in hidden.why
     b["omniserve:env"] = {"LOG_LEVEL": "debug"}
-    assert not same_config(a, b, reveal=crypter.decrypt)
+    assert compare_configs(a, b, reveal=crypter.decrypt).verdict is Sameness.DIFFERENT
+    assert compare_configs(a, b, reveal=None).verdict is Sameness.DIFFERENT      # a plain value differs: known
+
+
+def test_a_bad_config_whose_secret_cannot_be_compared_is_refused(project: Path) -> None:
+    """The same release re-encrypted (a new ciphertext of the same token) and no passphrase: cannot tell, refuse."""
+    import yaml
+
+    from rollback.state.secrets import PassphraseCrypter
+
+    engine = FakeEngine(project / "state", PASS)
+    with pytest.raises(OperationFailed):
+        run(deploy(project, engine, gates(False)))                       # v1, unhealthy: marked bad
+    path = project / "stacks" / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    crypter = PassphraseCrypter.from_salt(doc["encryptionsalt"], PASS, source=str(path))
+    old = doc["config"]["omniserve:apiToken"]["secure"]
+    path.write_text(path.read_text().replace(old, crypter.encrypt(crypter.decrypt(old))))
+    calls = len(engine.calls)
+    with pytest.raises(Refused) as refused:
+        run(deploy(project, engine, gates(True), passphrase=None))
+    assert "may be identical to v1, marked bad" in refused.value.message
+    assert "omniserve:apiToken could not be compared (no passphrase" in refused.value.message
+    with pytest.raises(Refused) as identical:
+        run(deploy(project, engine, gates(True)))                        # with the passphrase: the same token
+    assert "identical to v1, marked bad" in identical.value.message
+    assert len(engine.calls) == calls
+
+
+def test_deploy_finds_the_stack_config_where_the_health_gates_do(project: Path) -> None:
+    """One rule for where Pulumi.<stack>.yaml lives: without stackConfigDir, stacks/ before the project directory."""
+    text = (project / "Pulumi.yaml").read_text()
+    (project / "Pulumi.yaml").write_text("\n".join(line for line in text.splitlines()
+                                                   if not line.startswith("stackConfigDir")) + "\n")
+    engine = FakeEngine(project / "state", PASS)
+    assert run(deploy(project, engine, gates(True))).outcome is Outcome.DEPLOYED
+    assert str(engine.calls[0][1]["config_file"]).endswith("stacks/Pulumi.prod.yaml")

@@ -15,19 +15,13 @@ import pytest
 from rollback.diff import DiffResult, diff_deployments
 from rollback.errors import SecretsError
 from rollback.models import Deployment
-from rollback.rules import (
-    ANY,
-    DATA_BEARING_TYPES,
-    REPLACE_RULES,
-    format_path,
-    is_data_bearing,
-    parse_path,
-    replacement_reason,
-)
+from rollback.paths import ANY, format_path, parse_path
+from rollback.render.summary import workload_lines
+from rollback.rules import DATA_BEARING_TYPES, REPLACE_RULES, is_data_bearing, replacement_reason
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import PassphraseCrypter, SecretBox
 from rollback.state.values import SECRET_SIG, SIG
-from rollback.summary import render_summary_lines, workload_summary, workloads_to_dicts
+from rollback.summary import workload_summary, workloads_to_dicts
 from tests.paths import FIXTURES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -452,7 +446,7 @@ def test_no_plaintext_anywhere_in_the_result() -> None:
     result = run(current, target)
     text = json.dumps(result.to_dict()) + "\n".join(result.warnings)
     workloads = workload_summary(current, target, current_secrets=box(current), target_secrets=box(target))
-    text += json.dumps(workloads_to_dicts(workloads)) + "\n".join(render_summary_lines(workloads))
+    text += json.dumps(workloads_to_dicts(workloads)) + "\n".join(workload_lines(workloads))
     for secret in plaintexts:
         assert secret not in text
     by_name = {c.name: c for c in result.changes}
@@ -514,7 +508,7 @@ def test_real_state_files_against_golden(case: str) -> None:
     result = run(current, target, passphrase=None)
     check_golden(GOLDEN / f"{case}.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     workloads = workload_summary(current, target, current_secrets=box(current, None), target_secrets=box(target, None))
-    check_golden(GOLDEN / f"{case}.summary.txt", "\n".join(render_summary_lines(workloads)) + "\n")
+    check_golden(GOLDEN / f"{case}.summary.txt", "\n".join(workload_lines(workloads)) + "\n")
 
 
 def _plaintexts(doc: Any) -> set[str]:
@@ -560,7 +554,7 @@ def test_plaintext_secrets_of_real_files_are_never_printed() -> None:
         workloads = workload_summary(current, target, current_secrets=box(current, None),
                                      target_secrets=box(target, None))
         text = (json.dumps(result.to_dict()) + json.dumps(workloads_to_dicts(workloads))
-                + "\n".join(render_summary_lines(workloads)))
+                + "\n".join(workload_lines(workloads)))
         leaked = [s for s in secrets if s in text]
         assert leaked == []
         secret_change = next(c for c in result.changes if c.type == "kubernetes:core/v1:Secret")

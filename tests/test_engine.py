@@ -11,13 +11,11 @@ from pulumi.automation.errors import CommandError, ConcurrentUpdateError, StackN
 from rollback.engine import (
     INSTALL_HINT,
     AutomationEngine,
-    ConcurrentUpdate,
-    PlanUnsupported,
     StackSpec,
     stack_settings,
     translate,
 )
-from rollback.errors import EngineUnavailable, OperationFailed, Refused
+from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, Refused
 
 
 def test_stack_settings_carry_recorded_config_and_salt_without_decrypting() -> None:

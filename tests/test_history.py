@@ -365,3 +365,25 @@ def test_mark_bad_input(example: Path, args: list[str], words: list[str]) -> Non
     for word in words:
         assert word in line
     assert not (example / "backend" / ".infra-rollback").exists()
+
+
+def test_a_mark_or_record_that_cannot_be_read_is_said_not_dropped(example: Path) -> None:
+    """A mark edited by hand into neither good nor bad counts as no mark, and history and the preview say so;
+    an audit record that is not JSON is skipped with a warning naming it."""
+    assert invoke_json(cli("mark", "prod", "v5", "--bad", "--json", "--cwd", str(example)))["mark"] == "bad"
+    marks = example / "backend" / ".infra-rollback" / "omniserve" / "prod" / "marks.json"
+    doc = json.loads(marks.read_text())
+    (entry,) = doc["marks"].values()
+    entry["mark"] = "bda"
+    marks.write_text(json.dumps(doc))
+    records = marks.parent / "records"
+    records.mkdir()
+    (records / "20251009T100000000Z-abc.json").write_text("{not json")
+
+    history = history_json("prod", "--cwd", str(example))
+    assert all(v["mark"] is None for v in history["versions"])
+    assert any("the mark of v5 is 'bda', neither good nor bad: ignored" in w for w in history["warnings"])
+    assert any(str(records / "20251009T100000000Z-abc.json") in w and "skipped" in w for w in history["warnings"])
+    plan = preview_json(example, "previous")
+    assert {s["version"]: s["reason"] for s in plan["skipped"]}[5] == "same as current"   # not "marked bad"
+    assert any("'bda', neither good nor bad" in w for w in plan["warnings"])

@@ -186,12 +186,10 @@ def test_a_program_that_fails_is_reported_without_secrets():
                                        inputs={"tag": secret("s3cr3t-tag-value")})])
     plan = build_replay_program(dep, secrets=box(dep))
 
-    class Failing(ReplayPlan):
-        def program(self) -> None:
-            raise RuntimeError("could not send s3cr3t-tag-value")
+    def failing() -> None:
+        raise RuntimeError("could not send s3cr3t-tag-value")
 
-    broken = Failing(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)})
-    result = rehearse(broken, dep, secrets=box(dep), project=PROJECT, stack=STACK)
+    result = rehearse(plan, dep, secrets=box(dep), project=PROJECT, stack=STACK, program=failing)
     assert result.mismatches == ("the replay program failed under mocks: RuntimeError: could not send [secret]",)
 
 
@@ -199,17 +197,15 @@ def test_a_hanging_program_times_out_instead_of_hanging():
     dep = checkpoint([root()])
     plan = build_replay_program(dep, secrets=box(dep))
 
-    class Hanging(ReplayPlan):
-        def program(self) -> None:
-            import asyncio
+    def hanging() -> None:
+        import asyncio
 
-            import pulumi
+        import pulumi
 
-            pulumi.export("never", pulumi.Output.from_input(asyncio.get_event_loop().create_future()))
+        pulumi.export("never", pulumi.Output.from_input(asyncio.get_event_loop().create_future()))
 
-    stuck = Hanging(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)})
     started = time.monotonic()
-    result = rehearse(stuck, dep, secrets=box(dep), project=PROJECT, stack=STACK, timeout=1.5)
+    result = rehearse(plan, dep, secrets=box(dep), project=PROJECT, stack=STACK, timeout=1.5, program=hanging)
     assert time.monotonic() - started < 10
     assert result.mismatches == ("the replay program did not finish under mocks within 2 s",)
     # and the runtime is usable again right after
@@ -270,7 +266,7 @@ def test_rehearsal_is_no_slower_than_registering_typed_resources_under_mocks():
     from pulumi.runtime.mocks import MockMonitor, Mocks
     from pulumi_kubernetes.core.v1 import ConfigMap
 
-    from rollback.replay.rehearsal import run_under_mocks
+    from rollback.replay.mocks import run_under_mocks
 
     n = 100
     dep = _synthetic(n)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from rollback.errors import Refused, SecretsError
-from rollback.replay import build_replay_program
+from rollback.replay import build_replay_program, inline_program
 from rollback.state.codec import parse_deployment
 from rollback.state.secrets import SecretBox
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG
@@ -75,7 +75,7 @@ def test_defaults_are_dropped_at_any_depth_and_reserved_keys_only_at_the_top():
         "data": {"__init__.py": "print('hi')", "__defaults": []},
     })
     _, plan = plan_of([root(), web])
-    got = capture(plan.program).props("web")
+    got = capture(inline_program(plan)).props("web")
     assert got == {"spec": {"replicas": 2, "containers": [{"image": "nginx:1.25"}]},
                    "data": {"__init__.py": "print('hi')"}}
 
@@ -87,7 +87,7 @@ def test_secrets_are_rewrapped_at_the_same_depth_and_never_printed():
         "token": secret({"value": "tok-991", "ttl": 60, "__defaults": ["ttl"]}),
     }, propertyDependencies={"auth": [AWS["urn"]]})
     _, plan = plan_of([root(), AWS, db])
-    props = capture(plan.program).props("db")
+    props = capture(inline_program(plan)).props("db")
     assert props["engine"] == "postgres"
     assert not is_wire_secret(props["auth"])
     assert not is_wire_secret(props["auth"]["user"])
@@ -109,7 +109,7 @@ def test_parents_before_children_even_when_the_file_lists_them_the_other_way():
     order = [s.name for s in plan.steps]
     assert order.index("svc") < order.index("worker") < order.index("logs") < order.index("q")
     assert plan.steps[order.index("logs")].engine_urn == bucket["urn"]
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     assert got.order.index("my:app:Worker::worker") < got.order.index("aws:s3/bucket:Bucket::logs")
     assert got.registered["logs"].parent.endswith("::worker")
 
@@ -127,7 +127,7 @@ def test_checkpoints_from_2017_list_children_first_and_get_parents_first():
     # their URNs predate parent-type chains: re-registered under the engine's URN with an alias
     sns = next(s for s in plan.steps if s.type == "aws:sns/topic:Topic" and s.name == "countDown")
     assert sns.engine_urn == "urn:pulumi:foo::countdown::cloud:topic:Topic$aws:sns/topic:Topic::countDown"
-    got = capture(plan.program, project="countdown", stack="foo")
+    got = capture(inline_program(plan), project="countdown", stack="foo")
     aliases = [a.urn for a in got.registered["countDown_watcher-iamrole"].aliases]
     assert aliases == ["urn:pulumi:foo::countdown::aws:iam/role:Role::countDown_watcher-iamrole"]
 
@@ -138,7 +138,7 @@ def test_external_resources_are_read_by_id_and_nothing_is_imported():
     bucket = resource("aws:s3/bucket:Bucket", "imported", provider=AWS, importID="imported-bucket-1",
                       inputs={"bucket": "imported-bucket-1"})
     _, plan = plan_of([root(), AWS, vpc, bucket])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     assert "shared-vpc" not in got.registered
     assert got.read["shared-vpc"].id == "vpc-0abc"
     assert got.read["shared-vpc"].version == "5.35.0"
@@ -155,7 +155,7 @@ def test_options_are_carried_over():
         additionalSecretOutputs=["streamArn"], customTimeouts={"create": 600, "update": 90.5, "delete": 0},
         dependencies=[other["urn"]], deletedWith=other["urn"], inputs={"hashKey": "id"})
     _, plan = plan_of([root(), AWS, other, comp, child, table])
-    req = capture(plan.program).registered
+    req = capture(inline_program(plan)).registered
     t = req["orders"]
     assert t.protect is True and t.retainOnDelete is True
     assert list(t.ignoreChanges) == ["tags", "billingMode"]
@@ -177,7 +177,7 @@ def test_property_dependencies_are_sent_as_dependencies():
                               "extra": {"note": secret("classified")}},
                       propertyDependencies={"role": [role["urn"]], "extra": [role["urn"]], "policyArn": []})
     _, plan = plan_of([root(), AWS, attach, role])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     req = got.registered["attach"]
     assert names(req.propertyDependencies["role"].urns) == {"role"}
     assert names(req.dependencies) == {"role"}
@@ -193,7 +193,7 @@ def test_default_provider_consumers_get_its_version_and_download_url():
     thing = resource("acme:index:Thing", "thing", provider=custom)
     bucket = resource("aws:s3/bucket:Bucket", "b", provider=AWS)
     _, plan = plan_of([root(), AWS, custom, thing, bucket])
-    req = capture(plan.program).registered
+    req = capture(inline_program(plan)).registered
     assert "default_5_35_0" not in req and AWS["urn"] not in [s.urn for s in plan.steps]
     assert req["b"].version == "5.35.0" and req["b"].provider == ""
     assert req["thing"].version == "1.2.3-beta.1"
@@ -209,7 +209,7 @@ def test_explicit_providers_are_registered_and_referenced():
     cm = resource("kubernetes:core/v1:ConfigMap", "settings", provider=k8s,
                   inputs={"apiVersion": "v1", "kind": "ConfigMap", "data": {"MODE": "safe"}})
     _, plan = plan_of([root(), cluster, cm, k8s])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     p = got.registered["c-k8s"]
     assert p.type == "pulumi:providers:kubernetes" and p.custom and p.version == "4.15.0"
     props = got.props("c-k8s")
@@ -230,7 +230,7 @@ def test_current_provider_versions_are_kept_by_default_and_target_ones_on_reques
     assert step.version == "6.0.0"
     assert kept.version_overrides == {bucket["urn"]: ("5.35.0", "6.0.0")}
     assert any("provider aws" in c and "5.35.0" in c and "6.0.0" in c for c in kept.cannot_restore)
-    assert capture(kept.program).registered["b"].version == "6.0.0"
+    assert capture(inline_program(kept)).registered["b"].version == "6.0.0"
 
     restored = build_replay_program(dep, secrets=box(dep), current=current, provider_versions="target")
     assert next(s for s in restored.steps if s.name == "b").version == "5.35.0"
@@ -247,7 +247,7 @@ def test_the_root_stack_is_not_registered_but_its_outputs_are_exported():
                "bucket": ref(bucket["urn"], "b-id")}
     _, plan = plan_of([root(outputs), AWS, bucket])
     assert all(s.type != "pulumi:pulumi:Stack" for s in plan.steps)
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     stacks = [r for r in got.raw.registered if r.type == "pulumi:pulumi:Stack"]
     assert len(stacks) == 1          # the runtime's own, not one from the program
     out = got.stack_outputs
@@ -260,7 +260,7 @@ def test_components_are_local_with_their_outputs_registered():
     svc = resource("my:app:Service", "svc", custom=False, inputs={"replicas": 3},
                    outputs={"endpoint": "http://svc", "secretKey": secret("k3y-77")})
     _, plan = plan_of([root(), svc])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     req = got.registered["svc"]
     assert req.custom is False and req.remote is False and req.provider == ""
     outputs = [o for o in got.raw.outputs if o.urn.endswith("::svc")]
@@ -277,7 +277,7 @@ def test_pending_replacements_force_delete_before_replace_and_pending_deletes_ar
     vnet_old = dict(vnet_live, id="vnet-old", delete=True)
     _, plan = plan_of([root(), azure, vnet_live, zone, vnet_old])
     assert [s.name for s in plan.steps].count("vnet") == 1
-    got = capture(plan.program).registered
+    got = capture(inline_program(plan)).registered
     assert got["zone"].deleteBeforeReplace is True and got["vnet"].deleteBeforeReplace is False
     assert any("4522" in c and "::zone" in c for c in plan.cannot_restore)
     assert any("1 pending-delete entry skipped" in n for n in plan.notes)
@@ -289,7 +289,7 @@ def test_assets_and_archives_are_rebuilt():
                                "lib": file_archive("./lib"), "cfg.json": remote_asset("https://x/cfg.json")}),
         "layer": remote_archive("https://x/layer.zip"), "readme": file_asset("README.md")})
     _, plan = plan_of([root(), AWS, fn])
-    props = capture(plan.program).props("fn")
+    props = capture(inline_program(plan)).props("fn")
     code = props["code"]
     assert code[SIG] == ARCHIVE_SIG
     assert code["assets"]["index.js"] == {SIG: ASSET_SIG, "text": "exports.handler = () => 1"}
@@ -305,7 +305,7 @@ def test_resource_references_become_the_reregistered_objects():
     policy = resource("aws:s3/bucketPolicy:BucketPolicy", "p", provider=AWS,
                       inputs={"bucket": ref(bucket["urn"], "b-id"), "policy": "{}"})
     _, plan = plan_of([root(), AWS, policy, bucket])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     value = got.props("p")["bucket"]
     assert value[SIG] == RESOURCE_REF_SIG and value["urn"].endswith("::b") and value["id"] == "b-id"
     assert names(got.registered["p"].dependencies) == {"b"}
@@ -356,7 +356,7 @@ def test_children_do_not_inherit_a_parents_explicit_provider():
     child = resource("kubernetes:core/v1:Namespace$kubernetes:core/v1:ConfigMap", "cm", parent=parent["urn"],
                      provider=k8s_default)
     _, plan = plan_of([root(), k8s, k8s_default, parent, child])
-    got = capture(plan.program).registered
+    got = capture(inline_program(plan)).registered
     assert got["ns"].provider.endswith("providers:kubernetes::blue::blue-id")
     assert got["cm"].provider == "" and got["cm"].version == "4.18.0"
 
@@ -367,7 +367,7 @@ def test_dynamic_resources_keep_their_serialized_provider_and_providers_lose_the
     legacy = resource("pulumi:providers:aws", "old-style", inputs={"region": "us-east-1", "version": "4.1.0",
                                                                   "pluginDownloadURL": "s3://plugins/"})
     _, plan = plan_of([root(), dyn, legacy])
-    got = capture(plan.program)
+    got = capture(inline_program(plan))
     assert got.props("dyn") == {"__provider": "exports.handler = ...", "value": 7}
     assert got.props("old-style") == {"region": "us-east-1"}
     assert got.registered["old-style"].version == "4.1.0"
@@ -406,7 +406,7 @@ def test_an_input_recorded_from_a_dependencys_output_follows_the_re_registered_d
 
     # The engine gives the re-registered task definition a new revision: the service follows it.
     new_arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:4"
-    got = capture(plan.program, answers={"web-td": (None, {"arn": new_arn, "revision": 4})})
+    got = capture(inline_program(plan), answers={"web-td": (None, {"arn": new_arn, "revision": 4})})
     assert got.props("web")["taskDefinition"] == new_arn
     assert names(got.registered["web"].propertyDependencies["taskDefinition"].urns) == {"web-td"}
     assert names(got.registered["web"].dependencies) == {"web-td"}
@@ -447,7 +447,7 @@ def test_ids_and_auto_names_are_followed_inside_secrets_which_stay_secret():
     shown = next(r for r in plan.to_dict()["live_refs"] if r["path"].startswith("environment"))
     assert shown["was"] == "[secret]" and "db-creds-7f3a9c1" not in json.dumps(shown).replace(creds["urn"], "")
 
-    got = capture(plan.program, answers={"db-creds": ("arn:aws:sm:db-creds-01b2c3d-Ab",
+    got = capture(inline_program(plan), answers={"db-creds": ("arn:aws:sm:db-creds-01b2c3d-Ab",
                                                       {"name": "db-creds-01b2c3d", "arn": "arn:aws:sm:db-creds-01b2c3d-Ab"})})
     env = got.props("api")["environment"]
     assert is_wire_secret(env) and env["value"] == {"variables": {"DB_SECRET_NAME": "db-creds-01b2c3d", "MODE": "safe"}}

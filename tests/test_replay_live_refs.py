@@ -17,6 +17,9 @@ import pytest
 
 from rollback.actions.context import Context
 from rollback.actions.rollback import Rollback
+from rollback.console import Console
+from rollback.models import Outcome
+from rollback.render.text import rollback_result
 from rollback.replay import build_replay_program, rehearse
 from tests.paths import EXAMPLES
 from tests.support.fake_engine import FakeEngine
@@ -67,9 +70,11 @@ def test_the_prod_rollback_to_v2_plans_the_service_to_follow_the_new_task_defini
 def test_after_the_rollback_the_service_runs_the_new_revision_not_the_deregistered_one(world: Path) -> None:
     engine = FakeEngine(world / "backend", PASS)
     out, err = io.StringIO(), io.StringIO()
-    action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY, out=out, err=err, yes=True)
-    assert action.run("prod", "previous") == 0
-    assert "rolled back prod to v2 as v7" in out.getvalue()
+    action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY,
+                      listener=Console(out=out, err=err))
+    outcome = action.run("prod", "previous")
+    assert outcome.outcome is Outcome.ROLLED_BACK and outcome.error is None
+    assert rollback_result(outcome.to_dict()) == f"rolled back prod to v2 as v7 in {outcome.record.timings['applied_seconds']:.1f} s"
     assert "taskDefinition follows the re-registered aws:ecs/taskDefinition:TaskDefinition omniserve's arn" \
         in out.getvalue()
     # the convergence check (a preview expecting no changes) ran after the update and passed
@@ -85,3 +90,30 @@ def test_after_the_rollback_the_service_runs_the_new_revision_not_the_deregister
     # the task definition's content is v2's again
     assert td.inputs["containerDefinitions"] == history.checkpoint(2).by_urn()[TASK_DEFINITION].inputs[
         "containerDefinitions"]
+
+
+@pytest.mark.parametrize("current_name, target_name", [
+    ("eks-encryption-provider-3.0.0-plaintext.json", "eks-encryption-provider-2.5.2-plaintext.json"),
+    ("eks-encryption-provider-2.5.2-plaintext.json", "eks-encryption-provider-3.0.0-plaintext.json"),
+])
+def test_the_diff_and_the_replay_agree_on_what_is_a_dependencys_output(current_name: str, target_name: str) -> None:
+    """One rule (rollback.liverefs): an instance profile's `role` holds the role's auto-name. The replay sends it
+    as a live reference to the role's `name`; the diff compares it by what it points at (the role, kept), so it
+    predicts no change, where a value comparison would have reported the old name. The role policy attachments
+    echo the same name in their `role` outputs, but those are inputs they send, not outputs their provider
+    computes: not candidates, so the match is not ambiguous."""
+    from rollback.diff import diff_deployments
+    from rollback.state.codec import parse_deployment
+    from rollback.state.secrets import SecretBox
+    from tests.paths import FIXTURES
+
+    current, target = (parse_deployment((FIXTURES / "real-world" / n).read_bytes(), source=n)
+                       for n in (current_name, target_name))
+    boxes = {id(d): SecretBox(d.secrets_provider, source=d.source, passphrase=lambda: None) for d in (current, target)}
+    profile = next(r.urn for r in target.resources if r.type == "aws:iam/instanceProfile:InstanceProfile")
+    plan = build_replay_program(target, secrets=boxes[id(target)], current=current)
+    (ref,) = next(s for s in plan.steps if s.urn == profile).live_refs
+    assert (ref.path, ref.output) == ("role", "name") and ref.source.endswith("aws:iam/role:Role::"
+                                                                                "encryption-provider-instanceRole-role")
+    diff = diff_deployments(current, target, current_secrets=boxes[id(current)], target_secrets=boxes[id(target)])
+    assert profile not in {c.urn for c in diff.changes}

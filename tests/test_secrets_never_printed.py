@@ -27,9 +27,9 @@ from typer.testing import CliRunner
 from rollback.cli import app
 from rollback.state.secrets import PassphraseCrypter
 from rollback.state.values import SECRET_SIG, SIG
+from statekit.pulumi_writer import DiyWriter, secret
 from tests.paths import EXAMPLES, FIXTURES
 from tests.support.backends import EXAMPLE_PASSPHRASE, PASSPHRASE, ShopBackend
-from tests.support.pulumi_writer import DiyWriter, secret
 
 runner = CliRunner()
 

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from rollback.models import Deployment
+from rollback.render.summary import workload_lines
 from rollback.state.codec import parse_deployment
 from rollback.summary import (
     WorkloadChange,
-    render_summary_lines,
     workload_summary,
     workloads_to_dicts,
 )
@@ -27,7 +27,7 @@ def summarize(current: Deployment, target: Deployment, passphrase: str | None = 
 
 
 def lines(current: Deployment, target: Deployment, **kw: Any) -> list[str]:
-    return render_summary_lines(summarize(current, target, **kw))
+    return workload_lines(summarize(current, target, **kw))
 
 
 def bot(image: str, memory: str, replicas: int, env: list[dict[str, Any]], cpu: str = "500m") -> dict[str, Any]:

@@ -54,6 +54,8 @@ def test_verify_healthy_and_unhealthy(tmp_path: Path, metrics) -> None:
     report = json.loads(ok.stdout)
     assert report["healthy"] is True and report["gates"][0]["kind"] == "http"
     assert set(report) >= {"stack", "healthy", "timed_out", "elapsed_seconds", "gates"}
+    # The backend (file://.../nowhere) cannot be read: the gates still run, and it says what was not checked.
+    assert "note: what should be running is not checked" in ok.stderr and "nowhere" in ok.stderr
 
     state["share"] = 0.93      # the story: every ticket tagged "urgent escalation"
     bad = cli("verify", "prod", "--cwd", str(cwd))

@@ -17,8 +17,8 @@ import pytest
 from rollback.state.codec import parse_deployment, read_update_info
 from rollback.state.secrets import SecretBox
 from rollback.state.values import Secret
-from tests.support.omniserve_model import omniserve_changes, omniserve_deployment
-from tests.support.pulumi_writer import (
+from statekit.omniserve_model import omniserve_changes, omniserve_deployment
+from statekit.pulumi_writer import (
     DiyBackend,
     SecretEncrypter,
     deployment,

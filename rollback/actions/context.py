@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from rollback.config import BackendChoice, choose_backend, open_backend
+from rollback.config import BackendChoice, choose_backend
 from rollback.history import StackHistory
-from rollback.state.diy import DiyBackend
+from rollback.state.backend import Backend
+from rollback.state.open import open_backend
 from rollback.state.secrets import passphrase_from_env
-
-if TYPE_CHECKING:
-    from rollback.state.cloud import CloudBackend
 
 
 @dataclass
@@ -23,7 +20,7 @@ class Context:
     project: str | None = None
     passphrase: Callable[[], str | None] = passphrase_from_env
     records_url: str | None = None   # Cloud backends: where full audit records go (else $INFRA_ROLLBACK_RECORDS)
-    _backend: DiyBackend | CloudBackend | None = None
+    _backend: Backend | None = None
     _choice: BackendChoice | None = None
 
     @property
@@ -33,9 +30,10 @@ class Context:
         return self._choice
 
     @property
-    def backend(self) -> DiyBackend | CloudBackend:
+    def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = open_backend(self.choice, self.cwd, records_url=self.records_url)
+            self._backend = open_backend(self.choice.url, self.cwd, origin=self.choice.origin,
+                                         records_url=self.records_url)
         return self._backend
 
     def history(self, stack: str) -> StackHistory:

@@ -8,6 +8,7 @@ from typing import Any
 from rollback.actions.context import Context
 from rollback.history import StackHistory
 from rollback.models import Version
+from rollback.records import Records
 
 
 def version_to_dict(v: Version) -> dict[str, Any]:
@@ -32,9 +33,8 @@ class History:
 
     def run(self, stack: str) -> dict[str, Any]:
         h: StackHistory = self.ctx.history(stack)
-        from rollback.records import Records
-
-        rollbacks = {r.get("new_version_key"): r for r in Records(self.ctx.backend, h.ref).all()
+        records = Records(self.ctx.backend, h.ref)
+        rollbacks = {r.get("new_version_key"): r for r in records.all()
                      if r.get("kind") == "rollback" and r.get("new_version_key")}
         versions: list[dict[str, Any]] = []
         for v in h.newest_first():
@@ -48,7 +48,7 @@ class History:
                 "time_to_recover_seconds": r.get("time_to_recover_seconds")}
             versions.append(d)
         current = h.current_version() if h.count else None
-        warnings = []
+        warnings = h.marks.problems + records.problems
         if h.count and current is None:
             warnings.append("the current state differs from the newest history checkpoint "
                             "(e.g. after `pulumi stack import`)")

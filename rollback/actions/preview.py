@@ -7,7 +7,6 @@ nothing. The apply action builds on the :class:`Plan` it returns.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +30,13 @@ class Plan:
     rehearsal: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        from rollback.summary import render_summary_lines, workloads_to_dicts
+        from rollback.render.summary import summary_lines
+        from rollback.summary import workloads_to_dicts
 
         d = self.diff.to_dict()
         summary = dict(d.get("summary") or {})
         summary["workloads"] = workloads_to_dicts(self.workloads)
-        summary["lines"] = (render_summary_lines(self.workloads) + _config_map_lines(d)
-                            + _secret_lines(d, self.resolution.target.number))
+        summary["lines"] = summary_lines(self.workloads, d, to_label=f"v{self.resolution.target.number}")
         out: dict[str, Any] = {
             "stack": self.history.ref.name,
             "project": self.history.ref.project or None,
@@ -81,6 +80,7 @@ class Preview:
                             f"clear them with `pulumi refresh --clear-pending-creates` or `pulumi cancel` "
                             f"before applying")
         resolution = history.resolve(target)
+        warnings += history.marks.problems    # a mark edited by hand into neither good nor bad is ignored
         current_version = history.current_version()
         if current_version is None:
             warnings.append("the current state differs from the newest history checkpoint "
@@ -116,69 +116,3 @@ class Preview:
             return
         plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
                                   project=ref.project or plan.target.project, stack=ref.name)
-
-
-@dataclass
-class Diff:
-    """`infra-rollback diff STACK --from A --to B`: any two versions (``current`` allowed)."""
-
-    ctx: Context
-
-    def run(self, stack: str, from_spec: str, to_spec: str) -> dict[str, Any]:
-        history = self.ctx.history(stack)
-
-        def load(spec: str) -> tuple[Deployment, int | str]:
-            if spec.strip().lower() == "current":
-                return history.current(), "current"
-            number = history.resolve(spec).target.number
-            return history.checkpoint(number), number
-
-        a, a_label = load(from_spec)
-        b, b_label = load(to_spec)
-        from rollback.diff import diff_deployments
-        from rollback.summary import render_summary_lines, workload_summary, workloads_to_dicts
-
-        sa, sb = history.secrets_for(a), history.secrets_for(b)
-        diff = diff_deployments(a, b, current_secrets=sa, target_secrets=sb)
-        d = diff.to_dict()
-        summary = dict(d.get("summary") or {})
-        workloads = workload_summary(a, b, current_secrets=sa, target_secrets=sb)
-        summary["workloads"] = workloads_to_dicts(workloads)
-        summary["lines"] = render_summary_lines(workloads)
-        return {"stack": history.ref.name, "project": history.ref.project or None,
-                "from_version": a_label, "to_version": b_label, "skipped": [],
-                "changes": d.get("changes", []), "summary": summary, "warnings": d.get("warnings", [])}
-
-def _config_map_lines(diff: dict[str, Any]) -> list[str]:
-    """Kubernetes env often comes from a ConfigMap (envFrom): its keys are env vars a person looks for."""
-    out = []
-    for c in diff.get("changes") or []:
-        if c.get("type") != "kubernetes:core/v1:ConfigMap" or c.get("op") not in ("update", "replace"):
-            continue
-        name = c["urn"].split("::")[-1]
-        for p in c.get("properties") or []:
-            path = p.get("path", "")
-            if not path.startswith("data.") and not path.startswith('data["'):
-                continue
-            key = path[len("data."):] if path.startswith("data.") else path[len('data["'):-2]
-            before, after = p.get("before"), p.get("after")
-            if before is None:
-                out.append(f"ConfigMap {name}: {key} added: {json.dumps(after)}")
-            elif after is None:
-                out.append(f"ConfigMap {name}: {key} removed (was {json.dumps(before)})")
-            else:
-                out.append(f"ConfigMap {name}: {key} {json.dumps(before)} -> {json.dumps(after)}")
-    return out
-
-
-def _secret_lines(diff: dict[str, Any], version: int) -> list[str]:
-    """A secret going back to an old value can break a service (a revoked token): say so up front."""
-    out = []
-    for c in diff.get("changes") or []:
-        for p in c.get("properties") or []:
-            if p.get("secret"):
-                name = c["urn"].split("::")[-1]
-                kind = c.get("type", "").rsplit(":", 1)[-1]
-                out.append(f"{kind} {name}: secret {p['path']} goes back to its v{version} value "
-                           f"(make sure that credential is still valid)")
-    return out

@@ -1,11 +1,18 @@
-"""`infra-rollback verify STACK`: run the stack's health gates and report each one.
+"""Health verification: `infra-rollback verify STACK`, and the gates a rollback or a deploy runs after applying.
 
-The action is built with its dependencies (the stack config mapping, an optional target checkpoint
-for expectations, clock and sleep) and ``run(stack)`` tells the story: find the gates declared in
-stack config, derive what should be running from the target, build the gates, poll them, report.
+:class:`Verify` runs the gates one stack config declares (``infra-rollback:health``), given what should be
+running (expectations from a checkpoint), and returns a :class:`~rollback.health.runner.HealthReport`.
+Where the gates come from:
 
-    report = Verify(config=read_stack_config(path), target=deployment, timeout=120).run("prod")
-    print(render_text(report))            # or json.dumps(report.to_dict())
+- after a rollback, the target version's recorded config (the gates in force for that release):
+  :func:`verify_version`;
+- for ``verify`` and after a ``deploy``, the stack config file (:mod:`rollback.stackconfig`); ``verify``
+  falls back on the current version's recorded config: :class:`VerifyStack`, :func:`verify_deployed`.
+
+Expectations (which images and task definitions should be running) come from the checkpoint that should
+be live. When it cannot be read, the gates still run, and the outcome says what was not checked.
+
+    report = Verify(config=StackConfigFile.require(cwd, "prod").doc, target=deployment, timeout=120).run("prod")
     exit_code = 0 if report.healthy else 1
 """
 
@@ -13,24 +20,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rollback.errors import BadInput
+from rollback.actions.context import Context
+from rollback.actions.hooks import QUIET, Listener, OnRound
+from rollback.errors import BadInput, RollbackError
 from rollback.health.expect import Expectations, expectations_from
-from rollback.health.runner import (
-    Gate,
-    GateReport,
-    HealthReport,
-    ProgressPrinter,
-    render_text,
-    run_gates,
-)
+from rollback.health.runner import Gate, HealthReport, run_gates
 from rollback.health.spec import CONFIG_KEY, HealthSpec, load_health_spec
 from rollback.models import Deployment
+from rollback.stackconfig import StackConfigFile, decrypter_for, stack_config_path
 from rollback.state.secrets import passphrase_from_env
 
-__all__ = ["HealthReport", "ProgressPrinter", "Verify", "render_text"]
+if TYPE_CHECKING:
+    from rollback.actions.preview import Plan
+
+__all__ = ["HealthReport", "Verify", "VerifyOutcome", "VerifyStack", "verify_deployed", "verify_version"]
 
 GatesFor = Callable[[HealthSpec, "Expectations | None"], Sequence[Gate]]
 
@@ -56,7 +63,7 @@ class Verify:
     passphrase: Callable[[], str | None] = passphrase_from_env
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    on_round: Callable[[Sequence[GateReport]], None] | None = None
+    on_round: OnRound | None = None
     gates_for: GatesFor | None = None
 
     def spec(self, stack: str) -> HealthSpec:
@@ -82,26 +89,94 @@ class Verify:
 
         decrypt = self.decrypt
         if decrypt is None and spec.has_secrets:
-            decrypt = self._stack_decrypter()
+            salt = self.config.get("encryptionsalt") if isinstance(self.config, Mapping) else None
+            decrypt = decrypter_for(salt, self.passphrase, source=self.source)
         return build_gates(spec, expectations=expectations, environ=self.environ, decrypt=decrypt)
 
-    def _stack_decrypter(self) -> Callable[[str], str] | None:
-        """Decrypts ``secure:`` values with the stack file's passphrase salt, when there is one."""
-        salt = self.config.get("encryptionsalt") if isinstance(self.config, Mapping) else None
-        if not isinstance(salt, str) or not salt:
-            return None
-        phrase = self.passphrase()
-        if phrase is None:
-            return None
-        from rollback.errors import SecretsError
-        from rollback.state.secrets import PassphraseCrypter
 
-        crypter = PassphraseCrypter.from_salt(salt, phrase, source=self.source)
+# -- where the gates come from --------------------------------------------------------------------
 
-        def decrypt(ciphertext: str) -> str:
-            try:
-                return crypter.decrypt(ciphertext)
-            except Exception as exc:
-                raise SecretsError(f"{self.source}: a secret header value could not be decrypted") from exc
+@dataclass
+class _Live:
+    """What the backend says is live: the current state and its version's recorded config."""
 
-        return decrypt
+    current: Deployment | None = None
+    config: dict[str, Any] | None = None
+    problem: str = ""              # why they could not be read (said, never swallowed)
+
+
+def _live(ctx: Context, stack: str) -> _Live:
+    try:
+        history = ctx.history(stack)
+        number = history.current_version() or (history.count or None)
+        return _Live(history.current(), history.version(number).config if number else None)
+    except RollbackError as exc:
+        return _Live(problem=exc.message)
+
+
+def _file(cwd: Path, stack: str) -> tuple[dict[str, Any] | None, str]:
+    file = StackConfigFile.find(cwd, stack)
+    if file is None:
+        return None, str(stack_config_path(cwd, stack))
+    return dict(file.doc), f"{file.path}: infra-rollback:health"
+
+
+def _unchecked(problem: str) -> str:
+    return f"what should be running is not checked (images, task definitions): {problem}"
+
+
+@dataclass
+class VerifyOutcome:
+    report: HealthReport
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VerifyStack:
+    """`infra-rollback verify STACK`: the gates of the stack config file (else the current version's
+    recorded config), expecting what the current state says should run."""
+
+    ctx: Context
+    timeout: float | None = None
+    listener: Listener = QUIET
+
+    def run(self, stack: str) -> VerifyOutcome:
+        config, source = _file(self.ctx.cwd, stack)
+        live = _live(self.ctx, stack)
+        if config is None:
+            if live.config is None:
+                raise BadInput(f"{source}: stack config file not found, and no recorded config for stack '{stack}'"
+                               + (f" ({live.problem})" if live.problem else ""))
+            config, source = live.config, f"stack '{stack}' current version config: infra-rollback:health"
+        report = Verify(config=config, source=source, target=live.current, timeout=self.timeout,
+                        passphrase=self.ctx.passphrase, on_round=self.listener.gate_progress()).run(stack)
+        return VerifyOutcome(report, [_unchecked(live.problem)] if live.problem else [])
+
+
+def verify_version(plan: Plan, *, timeout: float, listener: Listener) -> HealthReport | None:
+    """After a rollback: the target version's gates, expecting the target; None when it declares none."""
+    config = plan.resolution.target.config
+    if load_health_spec(config) is None:
+        listener.health(None, f"v{plan.resolution.target.number} declares no health gates (infra-rollback:health): "
+                              f"not verified")
+        return None
+    report = Verify(config=config, target=plan.target, timeout=timeout,
+                    source=f"v{plan.resolution.target.number} config: infra-rollback:health",
+                    on_round=listener.gate_progress()).run(plan.history.ref.name)
+    listener.health(report)
+    return report
+
+
+def verify_deployed(ctx: Context, stack: str, *, timeout: float, listener: Listener) -> HealthReport | None:
+    """After a deploy: the stack config file's gates, expecting the new current state; None when it
+    declares none."""
+    config, source = _file(ctx.cwd, stack)
+    if config is None or load_health_spec(config) is None:
+        return None
+    live = _live(ctx, stack)
+    if live.problem:
+        listener.say(_unchecked(live.problem))
+    report = Verify(config=config, source=source, target=live.current, timeout=timeout,
+                    passphrase=ctx.passphrase, on_round=listener.gate_progress()).run(stack)
+    listener.health(report)
+    return report

@@ -17,7 +17,6 @@ from rollback.health.runner import (
     GateReport,
     GateResult,
     HealthReport,
-    render_text,
     run_gates,
 )
 from rollback.health.spec import (
@@ -29,6 +28,5 @@ from rollback.health.spec import (
 
 __all__ = [
     "CONFIG_KEY", "HEALTHY", "PROGRESSING", "UNHEALTHY", "Expectations", "Gate", "GateReport", "GateResult",
-    "HealthReport", "HealthSpec", "expectations_from", "load_health_spec", "parse_health_spec", "render_text",
-    "run_gates",
+    "HealthReport", "HealthSpec", "expectations_from", "load_health_spec", "parse_health_spec", "run_gates",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol, TextIO
+from typing import Any, Final, Literal, Protocol
 
 from rollback.errors import BadInput, OperationFailed
 
@@ -174,53 +174,3 @@ def run_gates(gates: Sequence[Gate], *, timeout: float, interval: float, stack: 
     healthy = all(r.state == HEALTHY for r in reports)
     return HealthReport(stack=stack, healthy=healthy, timed_out=timed_out and not healthy,
                         elapsed_seconds=elapsed, gates=reports, timeout=timeout)
-
-
-_MARKS = {HEALTHY: "✓", PROGRESSING: "…", UNHEALTHY: "✗"}
-
-
-def render_text(report: HealthReport) -> str:
-    """The report as lines a person reads at 3 a.m.::
-
-        ✓ kubernetes-rollout omniserve/omniserve  healthy  (12.0 s)
-            3/3 replicas updated, ready and available; image ghcr.io/acme/omniserve:1.1.0
-        ✗ http https://omniserve.example.com/metrics/triage  unhealthy  (4.2 s)
-            tags.urgent_escalation_share = 0.93 > max 0.2
-        stack prod: UNHEALTHY after 4.2 s (timeout 600 s)
-    """
-    lines: list[str] = []
-    for g in report.gates:
-        lines.append(f"{_MARKS.get(g.state, '?')} {g.kind} {g.name}  {g.state}  ({g.seconds:.1f} s)")
-        if g.detail:
-            lines.append(f"    {g.detail}")
-    who = f"stack {report.stack}: " if report.stack else ""
-    if report.healthy:
-        lines.append(f"{who}HEALTHY: all {len(report.gates)} gate(s) healthy after {report.elapsed_seconds:.1f} s")
-    elif report.timed_out:
-        waiting = [f"{g.kind} {g.name}" for g in report.gates if g.state != HEALTHY]
-        lines.append(f"{who}TIMED OUT after {report.elapsed_seconds:.1f} s (timeout {report.timeout:g} s); "
-                     f"still waiting for: {', '.join(waiting)}")
-    else:
-        failed = [f"{g.kind} {g.name}" for g in report.gates if g.state == UNHEALTHY]
-        lines.append(f"{who}UNHEALTHY after {report.elapsed_seconds:.1f} s: {', '.join(failed)}")
-    return "\n".join(lines)
-
-
-class ProgressPrinter:
-    """An ``on_round`` callback that writes one line per gate whenever its state or detail changes::
-
-        … kubernetes-rollout omniserve/omniserve: 1 of 3 new replicas updated
-        ✓ kubernetes-rollout omniserve/omniserve: 3/3 replicas updated, ready and available (generation 7)
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._last: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def __call__(self, gates: Sequence[GateReport]) -> None:
-        for g in gates:
-            now = (g.state, g.detail)
-            if self._last.get((g.kind, g.name)) != now:
-                self._last[(g.kind, g.name)] = now
-                self.stream.write(f"{_MARKS.get(g.state, '?')} {g.kind} {g.name}: {g.detail or g.state}\n")
-        self.stream.flush()

@@ -26,7 +26,6 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rollback.errors import BadInput
@@ -324,42 +323,3 @@ def load_health_spec(config: Mapping[str, Any] | None, *, source: str = CONFIG_K
     if value is None:
         return None
     return parse_health_spec(value, source=source)
-
-
-def stack_config_path(cwd: Path, stack: str) -> Path:
-    """Where ``Pulumi.<stack>.yaml`` lives: ``stackConfigDir`` of Pulumi.yaml, else ``stacks/``, else ``cwd``.
-
-    ``stack`` may be fully qualified (``org/project/stack``): only the last part names the file.
-    """
-    short = stack.rsplit("/", 1)[-1]
-    candidates: list[Path] = []
-    from rollback.config import read_project_file
-
-    project = read_project_file(cwd) or {}
-    config_dir = project.get("stackConfigDir") if isinstance(project, Mapping) else None
-    if isinstance(config_dir, str) and config_dir:
-        candidates.append(cwd / config_dir)
-    candidates += [cwd / "stacks", cwd]
-    for directory in candidates:
-        for ext in ("yaml", "yml"):
-            path = directory / f"Pulumi.{short}.{ext}"
-            if path.is_file():
-                return path
-    return candidates[0] / f"Pulumi.{short}.yaml"
-
-
-def read_stack_config(path: Path) -> dict[str, Any]:
-    """A ``Pulumi.<stack>.yaml`` document as a mapping (BadInput naming the file when unreadable)."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: stack config file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise BadInput(f"{path}: not a mapping")
-    return doc

@@ -1,7 +1,7 @@
 """Re-applying a checkpoint through the Pulumi engine: the replay program and its rehearsal.
 
 * :func:`build_replay_program` plans the replay of a target checkpoint (pure data, no pulumi import);
-  ``plan.program`` is the Automation API inline program.
+  :func:`inline_program` makes it the Automation API inline program.
 * :func:`rehearse` runs that program under the SDK's mock runtime and checks it against the target.
 * :class:`LiveRef`: an input the replay sends as a live reference to a dependency's output (e.g. an
   ECS service's ``taskDefinition`` follows the re-registered task definition's ``arn``).
@@ -11,8 +11,10 @@ Importing this package does not import pulumi.
 
 from __future__ import annotations
 
-from rollback.replay.plan import LiveRef, ProviderVersion, ReplayPlan, ReplayStep, build_replay_program
+from rollback.replay.plan import build_replay_program
+from rollback.replay.program import inline_program
 from rollback.replay.rehearsal import RehearsalResult, rehearse
+from rollback.replay.types import LiveRef, ProviderVersion, ReplayPlan, ReplayStep
 
 __all__ = [
     "LiveRef",
@@ -21,5 +23,6 @@ __all__ = [
     "ReplayPlan",
     "ReplayStep",
     "build_replay_program",
+    "inline_program",
     "rehearse",
 ]

@@ -3,8 +3,9 @@
 :func:`build_replay_program` reads a target :class:`~rollback.models.Deployment` and returns a
 :class:`ReplayPlan`: one :class:`ReplayStep` per resource the program registers, in an order the
 program can follow (parents, providers, dependencies and referenced resources first), the root
-stack's outputs to re-export, and the list of what a replay cannot restore. ``plan.program`` is the
-Automation API inline program; it imports pulumi only when it runs (:mod:`rollback.replay.program`).
+stack's outputs to re-export, and the list of what a replay cannot restore (the types are
+:mod:`rollback.replay.types`). :func:`rollback.replay.program.inline_program` makes it the Automation API
+inline program.
 
 The rules (``pulumi-state.md`` section 7):
 
@@ -19,16 +20,16 @@ The rules (``pulumi-state.md`` section 7):
 * explicit providers are registered (recorded inputs minus ``version``/``__internal``, with the
   plugin version as an option); consumers of a default provider get ``version=`` so the engine picks
   the same ``default_X_Y_Z`` provider. By default the *current* state's versions are kept and the
-  difference is reported;
+  difference is reported (:mod:`rollback.replay.providers`);
 * an input recorded under a property dependency that equals an output the dependency's provider
   computes (its id, or an output-only or provider-defaulted top-level property such as ``arn`` or an
   auto-name) is sent as a live reference to that output (a :class:`LiveRef`), not as the recorded
   literal: a rollback that replaces the dependency (an ECS task definition gets a new revision, a
   renamed secret a new name) must point the consumer at the new object, not at the old one the
-  replacement deletes. Only unambiguous matches are followed (one dependency; non-empty strings and
-  numbers of at least 1000); secrets stay secret at their depth.
+  replacement deletes. The rule is :mod:`rollback.liverefs`'s, which the diff shares; secrets stay secret
+  at their depth (:mod:`rollback.replay.follow`).
 
-Plaintext of secrets lives only inside :class:`~rollback.replay._common.Revealed` wrappers, which
+Plaintext of secrets lives only inside :class:`~rollback.state.values.Revealed` wrappers, which
 print as ``[secret]``.
 """
 
@@ -37,31 +38,28 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from rollback.errors import Refused, SecretsError
+from rollback.liverefs import SDK_ATTRIBUTES, property_dependencies
 from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
 from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
-    FollowOutput,
     children_index,
     engine_urn,
     format_seconds,
     is_default_provider,
     is_default_provider_urn,
-    is_parameterized_provider,
-    package_of,
-    provider_download_url,
-    provider_package,
-    provider_version,
     qualified_type,
     recorded_inputs,
     semver_key,
     stack_urn,
     strip_reserved,
-    version_from_provider_urn,
 )
+from rollback.replay.follow import Follower, path_of
+from rollback.replay.providers import ProviderChoices
+from rollback.replay.types import Kind, LiveRef, ProviderVersions, ReplayPlan, ReplayStep
 from rollback.state.secrets import SecretBox, SecretUnavailable
 from rollback.state.values import (
     RESOURCE_REF_SIG,
@@ -73,193 +71,7 @@ from rollback.state.values import (
     ResourceReference,
     Revealed,
     Secret,
-    to_display,
 )
-
-Kind = Literal["component", "custom", "provider", "read"]
-ProviderVersions = Literal["current", "target"]
-
-# Attributes the Python SDK keeps on a resource object before it copies the inputs onto it
-# (``rpc.transfer_properties`` assigns every top-level input key to ``res.__dict__``): an input
-# with one of these names would overwrite SDK state.
-_SDK_ATTRIBUTES = frozenset({
-    "_providers", "_provider", "_protect", "_transformations", "_aliases", "_name", "_type",
-    "_childResources", "_version", "_plugin_download_url", "_remote",
-})
-# Output properties a live reference never follows: attributes and methods of the SDK's resource
-# classes (a placeholder under such a name would shadow them).
-_NOT_FOLLOWED = frozenset({
-    "id", "urn", "get_provider", "pulumi_resource_name", "pulumi_resource_type",
-    "translate_input_property", "translate_output_property", "register_outputs",
-})
-# Numbers below this are too common to tell a reference from a coincidence (ports, counts, revisions).
-_MIN_FOLLOWED_NUMBER = 1000
-
-
-@dataclass(frozen=True)
-class LiveRef:
-    """An input the replay sends as a live reference to a dependency's output instead of its literal."""
-
-    path: str                 # where in the inputs ("taskDefinition", "spec.containers[0].env[1].value")
-    source: str               # recorded URN of the dependency
-    output: str               # "id" or a top-level output property of the dependency ("arn", "name" ...)
-    recorded: Any             # the recorded value; ``[secret]`` when it sits inside a secret
-    current: Any = None       # the dependency's value in the current state (None: not there, or unknown)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "from": self.source, "output": self.output, "was": self.recorded,
-                "current": self.current}
-
-
-@dataclass(frozen=True, eq=False)
-class ReplayStep:
-    """One registration of the replay program."""
-
-    urn: str                                  # as recorded in the target checkpoint
-    engine_urn: str                           # as the engine computes it (differs only for legacy URNs)
-    type: str
-    name: str
-    kind: Kind
-    parent: str | None = None                 # recorded URN of the parent step; None = the root stack
-    provider: str | None = None               # recorded URN of the explicit provider step
-    version: str | None = None                # plugin version sent with the registration
-    plugin_download_url: str | None = None
-    id: str | None = None                     # reads (``external: true``) only
-    inputs: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)   # components: register_outputs
-    protect: bool = False
-    retain_on_delete: bool = False
-    ignore_changes: tuple[str, ...] = ()
-    replace_on_changes: tuple[str, ...] = ()
-    additional_secret_outputs: tuple[str, ...] = ()
-    custom_timeouts: dict[str, str] = field(default_factory=dict)
-    deleted_with: str | None = None
-    depends_on: tuple[str, ...] = ()
-    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    delete_before_replace: bool | None = None
-    aliases: tuple[str, ...] = ()
-    live_refs: tuple[LiveRef, ...] = ()       # inputs sent as live references to dependencies' outputs
-    exposed_outputs: tuple[str, ...] = ()     # output properties other steps follow (placeholders in props)
-
-    @property
-    def custom(self) -> bool:
-        return self.kind != "component"
-
-    def to_dict(self, *, inputs: bool = False) -> dict[str, Any]:
-        d: dict[str, Any] = {"urn": self.urn, "type": self.type, "kind": self.kind}
-        for key in ("parent", "provider", "version", "plugin_download_url", "id", "deleted_with",
-                    "delete_before_replace"):
-            value = getattr(self, key)
-            if value is not None:
-                d[key] = value
-        if self.engine_urn != self.urn:
-            d["engine_urn"] = self.engine_urn
-        for key in ("protect", "retain_on_delete"):
-            if getattr(self, key):
-                d[key] = True
-        for key in ("ignore_changes", "replace_on_changes", "additional_secret_outputs", "depends_on",
-                    "aliases"):
-            value = getattr(self, key)
-            if value:
-                d[key] = list(value)
-        if self.custom_timeouts:
-            d["custom_timeouts"] = dict(self.custom_timeouts)
-        if self.property_dependencies:
-            d["property_dependencies"] = {k: list(v) for k, v in self.property_dependencies.items()}
-        if self.live_refs:
-            d["live_refs"] = [ref.to_dict() for ref in self.live_refs]
-        if self.exposed_outputs:
-            d["exposed_outputs"] = list(self.exposed_outputs)
-        if inputs:
-            d["inputs"] = display(self.inputs)
-            if self.kind == "component":
-                d["outputs"] = display(self.outputs)
-        return d
-
-
-@dataclass(frozen=True)
-class ProviderVersion:
-    """How the replay picks one package's plugin version, compared with the target and the current state."""
-
-    package: str
-    target: str | None
-    used: str | None
-    current: tuple[str, ...]
-    resources: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"package": self.package, "target": self.target, "used": self.used,
-                "current": list(self.current), "resources": self.resources}
-
-
-@dataclass(frozen=True, eq=False)
-class ReplayPlan:
-    """Everything the replay program will do, computed without pulumi; ``program`` runs it."""
-
-    source: str
-    project: str
-    stack: str
-    provider_versions: ProviderVersions
-    steps: tuple[ReplayStep, ...]
-    exports: dict[str, Any] = field(default_factory=dict)
-    # recorded URN -> (target version, version the replay sends) where they differ
-    version_overrides: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-    versions: tuple[ProviderVersion, ...] = ()
-    cannot_restore: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def resources(self) -> tuple[ReplayStep, ...]:
-        return self.steps
-
-    @property
-    def live_refs(self) -> tuple[tuple[ReplayStep, LiveRef], ...]:
-        """Every input sent as a live reference, with the step that sends it."""
-        return tuple((s, ref) for s in self.steps for ref in s.live_refs)
-
-    @property
-    def resource_count(self) -> int:
-        return len(self.steps)
-
-    def program(self) -> None:
-        """The Automation API inline program: re-register every step (imports pulumi)."""
-        from rollback.replay.program import run_replay
-
-        run_replay(self)
-
-    def to_dict(self, *, inputs: bool = False) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "project": self.project,
-            "stack": self.stack,
-            "provider_versions": self.provider_versions,
-            "resources": self.resource_count,
-            "steps": [s.to_dict(inputs=inputs) for s in self.steps],
-            "live_refs": [{"urn": s.urn, **ref.to_dict()} for s, ref in self.live_refs],
-            "exports": sorted(self.exports),
-            "versions": [v.to_dict() for v in self.versions],
-            "cannot_restore": list(self.cannot_restore),
-            "notes": list(self.notes),
-        }
-
-    def __repr__(self) -> str:
-        return (f"ReplayPlan({self.project}/{self.stack}, {self.resource_count} resources, "
-                f"provider_versions={self.provider_versions})")
-
-
-def display(value: Any) -> Any:
-    """A JSON-safe view of prepared values: secrets are ``[secret]``."""
-    if isinstance(value, Revealed):
-        return "[secret]"
-    if isinstance(value, FollowOutput):
-        return display(value.value)
-    if isinstance(value, dict):
-        return {k: display(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [display(v) for v in value]
-    if isinstance(value, Archive) and value.assets is not None:
-        return {"archive": {k: display(v) for k, v in value.assets.items()}}
-    return to_display(value)
 
 
 def build_replay_program(target: Deployment, *, secrets: SecretBox,
@@ -311,24 +123,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _match_key(value: Any) -> tuple[str, Any] | None:
-    """What a live reference may be matched on: non-empty strings and numbers of at least 1000
-    (never booleans, empty strings or small numbers: too likely to be equal by coincidence)."""
-    if isinstance(value, str):
-        return ("s", value) if value else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-        return ("n", number) if abs(number) >= _MIN_FOLLOWED_NUMBER and number == number else None
-    return None
-
-
-def _path(base: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{base}[{key}]"
-    return f"{base}.{key}" if base else key
-
 
 class _Planner:
+    """Plans the replay of one target checkpoint: everything it knows is set up here, ``plan()`` tells the story."""
+
     def __init__(self, target: Deployment, secrets: SecretBox, policy: ProviderVersions,
                  current: Deployment | None) -> None:
         self.target = target
@@ -339,30 +137,27 @@ class _Planner:
         self.current_by_urn = current.by_urn() if current is not None else {}
         self.cannot: list[str] = []
         self.notes: list[str] = []
-        self.overrides: dict[str, tuple[str | None, str | None]] = {}
-        self.version_stats: dict[tuple[str, str | None, str | None], int] = {}
-        self.unprovided = 0
-        self.followable: dict[str, dict[tuple[str, Any], list[str]]] = {}
-        self.exposed: dict[str, set[str]] = {}
+        self.live = target.live_resources()
+        self._check_unique(self.live)
+        self.stack, self.project = self._identity(self.live)
+        self.root = self._root(self.live)
+        self.defaults = {r.urn: r for r in self.live if is_default_provider(r)}
+        self.members = [r for r in self.live if r is not self.root and r.urn not in self.defaults]
+        self.by_urn = {r.urn: r for r in self.members}
+        self.parents = {r.urn: self._parent(r) for r in self.members}
+        self.kinds = {r.urn: self._kind(r) for r in self.members}
+        components = [u for u, k in self.kinds.items() if k == "component"]
+        self.expander = DependencyExpander(components, children_index(self.parents))
+        self.providers = ProviderChoices(policy=policy, members=self.by_urn, defaults=self.defaults,
+                                         current_by_urn=self.current_by_urn, refuse=self._refuse, notes=self.notes)
+        self.follower = Follower(self.by_urn, self.kinds, self.current_by_urn if current is not None else None,
+                                 self.notes)
 
     # -- the story ------------------------------------------------------------------------------
     def plan(self) -> ReplayPlan:
-        live = self.target.live_resources()
-        self._check_unique(live)
-        self.stack, self.project = self._identity(live)
-        self.root = self._root(live)
-        self.defaults = {r.urn: r for r in live if is_default_provider(r)}
-        members = [r for r in live if r is not self.root and r.urn not in self.defaults]
-        self.by_urn = {r.urn: r for r in members}
-        self.parents = {r.urn: self._parent(r) for r in members}
-        self.kinds = {r.urn: self._kind(r) for r in members}
-        components = [u for u, k in self.kinds.items() if k == "component"]
-        self.expander = DependencyExpander(components, children_index(self.parents))
-        self.current_newest = self._current_default_versions()
-
-        drafts = [self._draft(r) for r in members]
+        drafts = [self._draft(r) for r in self.members]
         for d in drafts:
-            self._follow(d)
+            d.live = self.follower.follow(d.res, d.inputs, d.pdeps)
         order = self._order(drafts)
         engine_urns: dict[str, str] = {}
         root_urn = stack_urn(self.stack, self.project)
@@ -373,11 +168,11 @@ class _Planner:
         self._check_engine_urns(engine_urns)
         steps = tuple(self._step(d, engine_urns) for d in order)
         exports = self._exports(engine_urns)
-        self._summarise(live, steps)
+        self._summarise(self.live, steps)
         return ReplayPlan(
             source=self.source, project=self.project, stack=self.stack, provider_versions=self.policy,
-            steps=steps, exports=exports, version_overrides=dict(self.overrides),
-            versions=self._versions(), cannot_restore=tuple(dict.fromkeys(self.cannot)),
+            steps=steps, exports=exports, version_overrides=dict(self.providers.overrides),
+            versions=self.providers.versions(), cannot_restore=tuple(dict.fromkeys(self.cannot)),
             notes=tuple(dict.fromkeys(self.notes)),
         )
 
@@ -434,10 +229,10 @@ class _Planner:
     # -- one resource ---------------------------------------------------------------------------
     def _draft(self, r: Resource) -> _Draft:
         d = _Draft(res=r, kind=self.kinds[r.urn])
-        d.provider, d.version, d.url = self._provider_choice(r, d.kind)
+        d.provider, d.version, d.url = self.providers.choose(r, d.kind)
         inputs = recorded_inputs(r)
         for key in inputs:
-            if key in _SDK_ATTRIBUTES:
+            if key in SDK_ATTRIBUTES:
                 raise self._refuse(f"{r.urn}: input {key!r} collides with an attribute of the Python SDK's "
                                    f"resource objects and cannot be sent")
         d.inputs = self._prepare_map(inputs, r.urn, "input", refs=d.refs)
@@ -446,7 +241,7 @@ class _Planner:
         if d.kind == "read" and not r.id:
             raise self._refuse(f"{r.urn}: an external (read) resource without an id")
         d.depends_on = self._deps(r, r.dependencies)
-        d.pdeps = {k: v for k, v in ((k, self._deps(r, urns)) for k, urns in r.property_dependencies.items()) if v}
+        d.pdeps = {k: v for k, v in ((k, self._deps(r, urns)) for k, urns in property_dependencies(r).items()) if v}
         if r.deleted_with:
             if r.deleted_with in self.by_urn:
                 d.deleted_with = r.deleted_with
@@ -476,100 +271,6 @@ class _Planner:
             p = self.parents.get(p)
         return False
 
-    # -- providers ------------------------------------------------------------------------------
-    def _provider_choice(self, r: Resource, kind: Kind) -> tuple[str | None, str | None, str | None]:
-        """(explicit provider step, plugin version, plugin download URL) for ``r``."""
-        if kind == "component":
-            if r.provider:
-                self.notes.append(f"{r.urn}: recorded as a remote component (provider "
-                                  f"{split_provider_ref(r.provider)[0]}); replayed as a local component")
-            return None, None, None
-        if kind == "provider":
-            if is_parameterized_provider(r):
-                raise self._refuse(f"{r.urn}: parameterized providers cannot be replayed by type name")
-            target_v, target_url = provider_version(r), provider_download_url(r)
-            used_v, used_url = target_v, target_url
-            if self.policy == "current":
-                cur = self.current_by_urn.get(r.urn)
-                if cur is not None and cur.is_provider and provider_version(cur):
-                    used_v, used_url = provider_version(cur), provider_download_url(cur)
-            self._record_version(r.urn, provider_package(r.type), target_v, used_v)
-            return None, used_v, used_url
-        pkg = package_of(r.type)
-        if not r.provider:
-            # state from before provider references: the engine picks the default provider
-            self.unprovided += 1
-            used = self._current_for(r, pkg) if self.policy == "current" and pkg else None
-            if used is None or not used[0] or not pkg:
-                return None, None, None
-            self._record_version(r.urn, pkg, None, used[0])
-            return None, used[0], used[1]
-        purn, _pid = split_provider_ref(r.provider)
-        ptype = qualified_type(purn).rsplit("$", 1)[-1]
-        if provider_package(ptype) != pkg:
-            raise self._refuse(f"{r.urn}: uses provider {purn} of package '{provider_package(ptype)}' for a "
-                               f"'{pkg}' resource (parameterized or extension packages are not supported)")
-        if purn in self.by_urn:
-            if not self.by_urn[purn].is_provider:
-                raise self._refuse(f"{r.urn}: its provider reference {purn} is not a provider")
-            return purn, None, None
-        if not is_default_provider_urn(purn):
-            raise self._refuse(f"{r.urn}: its provider {purn} is not in the checkpoint")
-        default = self.defaults.get(purn)
-        if default is not None and is_parameterized_provider(default):
-            raise self._refuse(f"{r.urn}: parameterized providers cannot be replayed by type name")
-        target_v = provider_version(default) if default is not None else version_from_provider_urn(purn)
-        target_url = provider_download_url(default) if default is not None else None
-        used_v, used_url = target_v, target_url
-        if self.policy == "current" and pkg:
-            kept = self._current_for(r, pkg)
-            if kept is not None and kept[0]:
-                used_v, used_url = kept
-        self._record_version(r.urn, pkg or "", target_v, used_v)
-        return None, used_v, used_url
-
-    def _current_default_versions(self) -> dict[str, tuple[str, str | None]]:
-        newest: dict[str, tuple[str, str | None]] = {}
-        for r in self.current_by_urn.values():
-            if is_default_provider(r):
-                v = provider_version(r)
-                pkg = provider_package(r.type)
-                if v and (pkg not in newest or semver_key(v) > semver_key(newest[pkg][0])):
-                    newest[pkg] = (v, provider_download_url(r))
-        return newest
-
-    def _current_for(self, r: Resource, pkg: str) -> tuple[str | None, str | None] | None:
-        """The default-provider version the current state uses for ``r`` (else for its package)."""
-        cur = self.current_by_urn.get(r.urn)
-        if cur is not None and cur.provider:
-            purn = split_provider_ref(cur.provider)[0]
-            if is_default_provider_urn(purn) and provider_package(qualified_type(purn)) == pkg:
-                res = self.current_by_urn.get(purn)
-                v = provider_version(res) if res is not None else version_from_provider_urn(purn)
-                if v:
-                    return v, provider_download_url(res) if res is not None else None
-        return self.current_newest.get(pkg)
-
-    def _record_version(self, urn: str, pkg: str, target_v: str | None, used_v: str | None) -> None:
-        key = (pkg, target_v, used_v)
-        self.version_stats[key] = self.version_stats.get(key, 0) + 1
-        if target_v != used_v:
-            self.overrides[urn] = (target_v, used_v)
-
-    def _versions(self) -> tuple[ProviderVersion, ...]:
-        current: dict[str, set[str]] = {}
-        for r in self.current_by_urn.values():
-            if r.is_provider:
-                v = provider_version(r)
-                if v:
-                    current.setdefault(provider_package(r.type), set()).add(v)
-        out = []
-        for (pkg, target_v, used_v), n in sorted(self.version_stats.items(),
-                                                 key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
-            out.append(ProviderVersion(package=pkg, target=target_v, used=used_v,
-                                       current=tuple(sorted(current.get(pkg, ()), key=semver_key)), resources=n))
-        return tuple(out)
-
     # -- values ---------------------------------------------------------------------------------
     def _prepare_map(self, value: Mapping[str, Any], urn: str, label: str, *,
                      refs: list[str] | None) -> dict[str, Any]:
@@ -583,10 +284,10 @@ class _Planner:
                 revealed = strip_reserved(revealed, top=False)
             return Revealed(self._prepare(revealed, urn, label, path, refs=refs, in_secret=True))
         if isinstance(value, dict):
-            return {k: self._prepare(v, urn, label, _path(path, k), refs=refs, in_secret=in_secret)
+            return {k: self._prepare(v, urn, label, path_of(path, k), refs=refs, in_secret=in_secret)
                     for k, v in value.items()}
         if isinstance(value, list):
-            return [self._prepare(v, urn, label, _path(path, i), refs=refs, in_secret=in_secret)
+            return [self._prepare(v, urn, label, path_of(path, i), refs=refs, in_secret=in_secret)
                     for i, v in enumerate(value)]
         if value is UNKNOWN:
             raise self._refuse(f"{urn}: {label} {path} is an unknown value (the checkpoint was written "
@@ -647,89 +348,6 @@ class _Planner:
             "the root stack" if self._is_root(ref.urn) else "not in the checkpoint"
         raise self._refuse(f"{urn}: {label} {path} refers to {ref.urn}, which is {what}; the reference "
                            f"cannot be re-created")
-
-    # -- live references to dependencies' outputs --------------------------------------------------
-    def _follow(self, d: _Draft) -> None:
-        """Send an input that recorded a dependency's computed output as a live reference to it.
-
-        Only under the property dependencies of a key, only custom or read dependencies (a component's
-        outputs are not attributes of a local component; a provider's are its config), and only when
-        exactly one dependency has an output equal to the value.
-        """
-        for key, deps in d.pdeps.items():
-            if key not in d.inputs:
-                continue
-            sources = [u for u in deps if self.kinds.get(u) in ("custom", "read")]
-            if sources:
-                d.inputs[key] = self._follow_value(d, d.inputs[key], key, key, sources, in_secret=False)
-
-    def _follow_value(self, d: _Draft, value: Any, path: str, leaf: str, sources: list[str], *,
-                      in_secret: bool) -> Any:
-        if isinstance(value, Revealed):
-            return Revealed(self._follow_value(d, value.value, path, leaf, sources, in_secret=True))
-        if isinstance(value, dict):
-            return {k: self._follow_value(d, v, _path(path, k), k, sources, in_secret=in_secret)
-                    for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._follow_value(d, v, _path(path, i), leaf, sources, in_secret=in_secret)
-                    for i, v in enumerate(value)]
-        match = _match_key(value)
-        if match is None:
-            return value
-        found = {u: keys for u in sources if (keys := self._followable_outputs(u).get(match))}
-        if not found:
-            return value
-        if len(found) > 1:
-            names = ", ".join(sorted(found))
-            self.notes.append(f"{d.res.type} {d.res.name}: {path} equals outputs of {len(found)} dependencies "
-                              f"({names}); sent as recorded")
-            return value
-        ((source, keys),) = found.items()
-        output = min(keys, key=lambda k: (k == "id", k != leaf, k))
-        recorded = "[secret]" if in_secret else value
-        cur = self.current_by_urn.get(source)
-        now = None
-        if cur is not None:
-            now = cur.id if output == "id" else cur.outputs.get(output)
-            now = now if _match_key(now) is not None else None
-        d.live.append(LiveRef(path=path, source=source, output=output, recorded=recorded,
-                              current="[secret]" if in_secret and now is not None else now))
-        if output != "id":
-            self.exposed.setdefault(source, set()).add(output)
-        if self.current is not None and _match_key(now) != match:
-            # the value will not be the recorded one: say where it comes from instead
-            dep = self.by_urn[source]
-            how = "re-read" if self.kinds[source] == "read" else "re-registered"
-            self.notes.append(f"{d.res.type} {d.res.name}: {path} follows the {how} {dep.type} {dep.name}'s "
-                              f"{output} (was {recorded})")
-        return FollowOutput(source, output, value)
-
-    def _followable_outputs(self, urn: str) -> dict[tuple[str, Any], list[str]]:
-        """The outputs of ``urn`` a live reference may follow, by value: those its provider computes.
-
-        Its id (except for a read, whose id the replay fixes), and top-level output properties the
-        replay does not send itself (output-only ones like ``arn``, and provider-filled defaults like
-        auto-names). An output equal to an input the replay sends is the recorded value by construction.
-        """
-        cached = self.followable.get(urn)
-        if cached is not None:
-            return cached
-        res = self.by_urn[urn]
-        index: dict[tuple[str, Any], list[str]] = {}
-        rid = _match_key(res.id)
-        if rid is not None and self.kinds[urn] == "custom":
-            index[rid] = ["id"]
-        defaults = res.inputs.get("__defaults")
-        filled = {k for k in defaults if isinstance(k, str)} if isinstance(defaults, list) else set()
-        sent = {k for k in res.inputs if not k.startswith("__") and k not in filled}
-        for k, v in res.outputs.items():
-            if k.startswith("_") or k in _NOT_FOLLOWED or k in _SDK_ATTRIBUTES or k in sent:
-                continue
-            m = _match_key(v)
-            if m is not None:
-                index.setdefault(m, []).append(k)
-        self.followable[urn] = index
-        return index
 
     # -- order ----------------------------------------------------------------------------------
     def _order(self, drafts: list[_Draft]) -> list[_Draft]:
@@ -799,7 +417,7 @@ class _Planner:
             additional_secret_outputs=r.additional_secret_outputs, custom_timeouts=timeouts,
             deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
             delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
-            exposed_outputs=tuple(sorted(self.exposed.get(r.urn, ()))),
+            exposed_outputs=tuple(sorted(self.follower.exposed.get(r.urn, ()))),
         )
 
     def _exports(self, engine_urns: dict[str, str]) -> dict[str, Any]:
@@ -840,7 +458,7 @@ class _Planner:
         if any(s.kind in ("custom", "provider") for s in steps):
             self.cannot.append("deleteBeforeReplace is not stored in state: a replacement the replay causes uses "
                                "the provider's default order (create, then delete) unless noted above")
-        for v in self._versions():
+        for v in self.providers.versions():
             if v.target == v.used:
                 newer = [c for c in v.current if v.target and semver_key(c) > semver_key(v.target)]
                 if self.policy == "target" and newer:
@@ -856,7 +474,7 @@ class _Planner:
             self.notes.append(f"{_count(follows, 'input')} sent as live references to dependencies' outputs "
                               f"(ids, arns, auto-names) instead of the recorded values; without the current state "
                               f"the plan cannot tell which of them will change")
-        if self.policy == "current" and self.current is None and self.version_stats:
+        if self.policy == "current" and self.current is None and self.providers.stats:
             self.notes.append("the current state was not given: the target's provider versions are used")
         pending = sum(1 for r in self.target.resources if r.delete)
         if pending:
@@ -870,6 +488,6 @@ class _Planner:
         if legacy:
             self.notes.append(f"{_count(legacy, 'resource')} with URNs older than parent-type chains: "
                               f"re-registered under the engine's URN with an alias to the recorded one")
-        if self.unprovided:
-            self.notes.append(f"{_count(self.unprovided, 'resource')} with no recorded provider (state from "
+        if self.providers.unprovided:
+            self.notes.append(f"{_count(self.providers.unprovided, 'resource')} with no recorded provider (state from "
                               f"before provider references): the engine's default provider for the package is used")

@@ -1,4 +1,4 @@
-"""The replay program itself: registers a :class:`~rollback.replay.plan.ReplayPlan` through the Python SDK.
+"""The replay program itself: registers a :class:`~rollback.replay.types.ReplayPlan` through the Python SDK.
 
 Imported only when the program runs (it imports pulumi). What it sends, and why:
 
@@ -11,7 +11,7 @@ Imported only when the program runs (it imports pulumi). What it sends, and why:
 * a property dependency by deriving the property from the dependencies' URNs:
   ``Output.all(*urns).apply(lambda _: value)``. Unlike ``Output.all(urn, value)`` this keeps nested
   secrets at their depth instead of making the whole property secret;
-* an input the plan follows (:class:`~rollback.replay.plan.LiveRef`) as the dependency's live output
+* an input the plan follows (:class:`~rollback.replay.types.LiveRef`) as the dependency's live output
   (``dep.id`` or ``dep.<output>``), so a consumer points at a replaced dependency's new object. The
   generic ``CustomResource`` exposes an output attribute only for keys present in its props
   (``rpc.transfer_properties``), so each followed output-only key is put in the dependency's props as
@@ -25,13 +25,12 @@ Imported only when the program runs (it imports pulumi). What it sends, and why:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from rollback.replay._common import FollowOutput, provider_package
+from rollback.replay.types import ReplayPlan, ReplayStep
 from rollback.state.values import Archive, Asset, ResourceReference, Revealed
-
-if TYPE_CHECKING:
-    from rollback.replay.plan import ReplayPlan, ReplayStep
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,6 +56,11 @@ def _classes() -> tuple[type, type, type]:
             return None
 
     return ReplayComponent, ReplayCustom, ReplayProvider
+
+
+def inline_program(plan: ReplayPlan) -> Callable[[], None]:
+    """The Automation API inline program that re-registers every step of ``plan`` (imports pulumi when run)."""
+    return functools.partial(run_replay, plan)
 
 
 def run_replay(plan: ReplayPlan) -> None:

@@ -1,16 +1,15 @@
 """Pulumi Cloud (and self-hosted Pulumi Service) backends, read through the Pulumi CLI.
 
-:class:`CloudBackend` offers what :class:`~rollback.history.StackHistory` needs from a DIY backend
-(``history_files``, ``read``, ``describe``, ``stack_file_key``, ``locks``, ``records_prefix`` and a
-``store`` for our own marks and records), so the history, target resolution, preview, diff and mark
-code runs unchanged on Pulumi Cloud. Every Pulumi CLI command goes through ``pulumi.automation``:
+:class:`CloudBackend` implements :class:`~rollback.state.backend.Backend`, so the history, target
+resolution, preview, diff and mark code runs unchanged on Pulumi Cloud. Every Pulumi CLI command goes
+through ``pulumi.automation``:
 ``LocalWorkspace`` for tags, ``whoami`` and ``org get-default``, and the Automation API's own command
 runner (``PulumiCommand.run``) for ``stack history --json`` and ``stack export [--version N]
 --show-secrets``, which the Automation API has no method for. Never a hand-written subprocess.
 
-How Cloud maps onto the DIY contracts:
+How Cloud maps onto the backend protocol:
 
-- Versions are Cloud's own update versions (from 1). ``history_files`` costs one ``stack history``
+- Versions are Cloud's own update versions (from 1). ``history`` costs one ``stack history``
   call (page 1, ``--page-size`` always given): the newest entry's ``version`` says how many there
   are. An entry's metadata is read when asked for, fetching only the page that holds it.
 - Checkpoints are ``stack export --version N --show-secrets`` envelopes (secrets come back as
@@ -20,11 +19,9 @@ How Cloud maps onto the DIY contracts:
   the newest version's checkpoint *is* the current state and is never exported twice.
 - Locks: Cloud has none to read. An update in progress shows as the newest version's
   ``in-progress`` result (reported like a lock) and, at apply time, as a ``ConcurrentUpdateError``.
-- Marks are stack tags ``infra-rollback.mark.v<N>`` = ``good`` | ``bad`` (and, when there is a reason,
-  ``infra-rollback.reason.v<N>``). Audit records go to the records location the user chose
-  (``INFRA_ROLLBACK_RECORDS``: a ``file://`` directory or ``s3://`` prefix); without one, a compact
-  summary of the last rollback (deploy) is kept in the stack tag ``infra-rollback.last-rollback``
-  (``-deploy``) and a one-line warning says that full records need a records location.
+- Marks are stack tags; audit records go to the records location the user chose
+  (``INFRA_ROLLBACK_RECORDS``: a ``file://`` directory or ``s3://`` prefix), else a summary tag
+  (:mod:`rollback.state.cloud_tags`).
 - Stack config secrets: ``stack history --json`` never shows their ciphertext (and we never ask for
   plaintext), so a secret config key appears in a version's config as ``{"secure": "[secret]"}``
   (:data:`UNREVEALED`), a placeholder that fails loudly if anything tries to decrypt it.
@@ -41,7 +38,6 @@ import contextlib
 import contextvars
 import datetime as _dt
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -52,28 +48,16 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from rollback.config import RECORDS_ENV
 from rollback.errors import BadInput, EngineUnavailable, StackNotFound, StateError
 from rollback.models import StackRef
-from rollback.state.diy import RECORDS_DIR, HistoryFile
-from rollback.state.store import Entry, NotFoundInStore, Store
+from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
+from rollback.state.cloud_tags import CloudSideStore
+from rollback.state.store import Store
 
-__all__ = ["CloudBackend", "CloudStore", "PulumiRunner", "use_pulumi_command", "DEFAULT_PAGE_SIZE",
-           "MARK_TAG", "REASON_TAG", "SUMMARY_TAG", "UNREVEALED", "RECORDS_ENV"]
+__all__ = ["CloudBackend", "PulumiRunner", "use_pulumi_command", "DEFAULT_PAGE_SIZE", "UNREVEALED"]
 
 DEFAULT_PAGE_SIZE = 20
-MARK_TAG = "infra-rollback.mark.v{n}"
-REASON_TAG = "infra-rollback.reason.v{n}"
-SUMMARY_TAG = "infra-rollback.last-{kind}"
 UNREVEALED = "[secret]"
-TAG_VALUE_MAX = 256          # bytes; the Pulumi Service refuses longer tag values
-
-_MARK_RE = re.compile(r"infra-rollback\.mark\.v(\d+)")
-_SUMMARY_RE = re.compile(r"infra-rollback\.last-([a-z0-9-]+)")
-_KEY_RE = re.compile(r"cloud:(?P<fq>[^@]+)@(?:current|v(?P<n>\d+)/(?P<what>info|checkpoint|update))")
-_OWN_RE = re.compile(rf"{re.escape(RECORDS_DIR)}/(?P<org>[^/]+)/(?P<project>[^/]+)/(?P<stack>[^/]+)"
-                     rf"/(?P<rest>marks\.json|records(?:/(?P<name>.*))?)")
-_SUMMARY_FILE = "{kind}-summary.stack-tag.json"
 
 T = TypeVar("T")
 
@@ -127,7 +111,6 @@ class CloudBackend:
         self.records_url = records_url
         self.project_dir = project_dir
         self.page_size = page_size
-        self.store = CloudStore(self)
         self._command = command
         self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
         self._warned: set[str] = set()
@@ -216,7 +199,7 @@ class CloudBackend:
     def _default_project(self) -> str | None:
         if self.project_dir is None:
             return None
-        from rollback.config import read_project_file
+        from rollback.project import read_project_file
 
         doc = read_project_file(self.project_dir) or {}
         name = doc.get("name")
@@ -274,7 +257,7 @@ class CloudBackend:
                              f"(an old Pulumi CLI?): upgrade the Pulumi CLI")
         return v
 
-    def history_files(self, ref: StackRef) -> list[HistoryFile]:
+    def history(self, ref: StackRef) -> list[HistoryEntry]:
         """Versions 1..newest (one ``stack history`` call: page 1). A fresh listing each call."""
         fq = self.qualified_name(ref)
         self._current.pop(fq, None)
@@ -286,15 +269,14 @@ class CloudBackend:
         for e in entries:
             listing.entries[self._version_of(e, fq)] = e
         self._listings[fq] = listing
-        return [HistoryFile(n, f"cloud:{fq}@v{n}/info", f"cloud:{fq}@v{n}/checkpoint")
-                for n in range(1, listing.newest + 1)]
+        return [HistoryEntry(n, has_info=True, has_checkpoint=True) for n in range(1, listing.newest + 1)]
 
     def _listing(self, fq: str) -> _Listing:
         listing = self._listings.get(fq)
         if listing is None:
             org, project, stack = fq.split("/")
             self._orgs.setdefault(StackRef(project, stack), org)
-            self.history_files(StackRef(project, stack))
+            self.history(StackRef(project, stack))
             listing = self._listings[fq]
         return listing
 
@@ -316,8 +298,11 @@ class CloudBackend:
             page = page + 1 if min(versions) > n else page - 1
         return listing.entries.get(n)
 
-    def update_info(self, fq: str, n: int) -> dict[str, Any]:
+    def update_info(self, ref: StackRef, entry: HistoryEntry) -> dict[str, Any]:
         """History entry ``n`` as a DIY UpdateInfo (``startTime``/``endTime`` in unix seconds)."""
+        return self._update_info(self.qualified_name(ref), entry.id)
+
+    def _update_info(self, fq: str, n: int) -> dict[str, Any]:
         entry = self._entry(fq, n)
         if entry is None:
             return {"kind": "unknown", "result": "", "message": "(not in the Pulumi Cloud history)", "version": n}
@@ -345,9 +330,6 @@ class CloudBackend:
         }
 
     # -- checkpoints --------------------------------------------------------------------------
-    def stack_file_key(self, ref: StackRef) -> str:
-        return f"cloud:{self.qualified_name(ref)}@current"
-
     def _export(self, fq: str, version: int | None) -> bytes:
         args = ["stack", "export", "--show-secrets", "--stack", fq]
         if version is not None:
@@ -360,38 +342,26 @@ class CloudBackend:
             self._current[fq] = self._export(fq, None)
         return self._current[fq]
 
-    def read(self, key: str) -> bytes:
-        m = _KEY_RE.fullmatch(key)
-        if not m:
-            raise StateError(f"backend {self.url}: no such thing to read ({key})")
-        fq = m["fq"]
-        if m["n"] is None:
-            return self._current_bytes(fq)
-        n = int(m["n"])
-        if m["what"] == "info":
-            return json.dumps(self.update_info(fq, n)).encode()
-        if m["what"] == "checkpoint":
-            # The newest version's checkpoint is the current state on Cloud: export it once.
-            if n == self._listing(fq).newest:
-                return self._current_bytes(fq)
-            return self._export(fq, n)
-        raise StateError(f"backend {self.url}: no such thing to read ({key})")
+    def read_current(self, ref: StackRef) -> bytes:
+        return self._current_bytes(self.qualified_name(ref))
 
-    def describe(self, key: str) -> str:
-        m = _KEY_RE.fullmatch(key)
-        if not m:
-            return f"{self.url.rstrip('/')}/{key}"
-        fq, n = m["fq"], m["n"]
-        if n is None:
+    def read_checkpoint(self, ref: StackRef, entry: HistoryEntry) -> bytes:
+        fq = self.qualified_name(ref)
+        # The newest version's checkpoint is the current state on Cloud: export it once.
+        if entry.id == self._listing(fq).newest:
+            return self._current_bytes(fq)
+        return self._export(fq, entry.id)
+
+    def describe(self, ref: StackRef, entry: HistoryEntry | None = None, *, part: Part = "checkpoint") -> str:
+        fq = self.qualified_name(ref)
+        if entry is None:
             return f"{self.url} stack {fq} (current state, `pulumi stack export`)"
-        if m["what"] == "checkpoint":
-            return f"{self.url} stack {fq} v{n} (`pulumi stack export --version {n}`)"
-        if m["what"] == "update":
-            return f"{self.url} stack {fq} v{n}, an update in progress (Pulumi Cloud has no lock files)"
-        return f"{self.url} stack {fq} v{n} (`pulumi stack history`)"
+        if part == "checkpoint":
+            return f"{self.url} stack {fq} v{entry.id} (`pulumi stack export --version {entry.id}`)"
+        return f"{self.url} stack {fq} v{entry.id} (`pulumi stack history`)"
 
     # -- locks --------------------------------------------------------------------------------
-    def locks(self, ref: StackRef) -> list[tuple[Entry, dict[str, Any]]]:
+    def locks(self, ref: StackRef) -> list[Lock]:
         """Cloud keeps no lock files: the newest version ``in-progress`` (as of the last listing) is reported
         as a lock; one that starts later surfaces at apply time as a ConcurrentUpdateError."""
         fq = self.qualified_name(ref)
@@ -405,9 +375,10 @@ class CloudBackend:
         started = _unix(entry.get("startTime"))
         since = (_dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
                  if started is not None else "?")
-        return [(Entry(f"cloud:{fq}@v{listing.newest}/update", 0, float(started or 0)),
-                 {"username": who, "hostname": urlsplit(self.url).netloc or self.url, "pid": f"update v{listing.newest}",
-                  "timestamp": since})]
+        return [Lock(username=str(who), hostname=urlsplit(self.url).netloc or self.url,
+                     pid=f"update v{listing.newest}", timestamp=since,
+                     where=f"{self.url} stack {fq} v{listing.newest}, an update in progress (Pulumi Cloud has no "
+                           f"lock files)")]
 
     # -- our own marks and records --------------------------------------------------------------
     def records_prefix(self, ref: StackRef) -> str:
@@ -431,138 +402,15 @@ class CloudBackend:
         self._call("stack tag rm", fq, lambda: ws.remove_tag(fq, name))
         self.tags(fq).pop(name, None)
 
-    def marks_document(self, fq: str) -> bytes:
-        """The stack's mark tags as the ``marks.json`` document :class:`~rollback.history.Marks` reads."""
-        tags = self.tags(fq)
-        marks: dict[str, dict[str, Any]] = {}
-        for name, value in tags.items():
-            m = _MARK_RE.fullmatch(name)
-            if m and value.strip() in ("good", "bad"):
-                n = int(m.group(1))
-                marks[str(n)] = {"mark": value.strip(), "version": n,
-                                 "reason": tags.get(REASON_TAG.format(n=n), "").strip()}
-        return json.dumps({"version": 1, "marks": marks}, sort_keys=True).encode()
+    def warn_once(self, key: str, line: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self._warn(line)
 
-    def write_marks(self, fq: str, data: bytes) -> None:
-        """Turn a ``marks.json`` document into tag changes: only the tags that differ are set or removed."""
-        try:
-            doc = json.loads(data)
-            wanted = {int(k): v for k, v in (doc.get("marks") or {}).items()}
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise StateError(f"backend {self.url}: stack {fq}: not a marks document") from exc
-        tags = dict(self.tags(fq))
-        for n, entry in sorted(wanted.items()):
-            mark = str(entry.get("mark") or "")
-            if mark not in ("good", "bad"):
-                continue
-            reason = _fit(str(entry.get("reason") or "").strip())
-            if tags.get(MARK_TAG.format(n=n), "").strip() != mark:
-                self.set_tag(fq, MARK_TAG.format(n=n), mark)
-            reason_tag = REASON_TAG.format(n=n)
-            if reason and tags.get(reason_tag, "").strip() != reason:
-                self.set_tag(fq, reason_tag, reason)
-            elif not reason and reason_tag in tags:
-                self.remove_tag(fq, reason_tag)
-        for name in tags:
-            m = _MARK_RE.fullmatch(name)
-            if m and int(m.group(1)) not in wanted:
-                self.remove_tag(fq, name)
-                if REASON_TAG.format(n=int(m.group(1))) in tags:
-                    self.remove_tag(fq, REASON_TAG.format(n=int(m.group(1))))
-
-    def write_summary(self, fq: str, data: bytes) -> None:
-        """No records location: keep a compact summary of the record in a stack tag, and say so once."""
-        try:
-            record = json.loads(data)
-        except ValueError as exc:
-            raise StateError(f"backend {self.url}: stack {fq}: not an audit record") from exc
-        kind = re.sub(r"[^a-z0-9-]", "-", str(record.get("kind") or "record").lower())[:20]
-        tag = SUMMARY_TAG.format(kind=kind)
-        self.set_tag(fq, tag, _summary_value(record))
-        if tag not in self._warned:
-            self._warned.add(tag)
-            self._warn(f"warning: no records location for Pulumi Cloud stack {fq}: kept only a summary in its stack "
-                       f"tag {tag}; set {RECORDS_ENV} to a file:// or s3:// location for full audit records")
-
-    def summary_records(self, fq: str) -> dict[str, dict[str, Any]]:
-        """The summaries kept in stack tags, as (partial) audit records, by kind."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, value in self.tags(fq).items():
-            m = _SUMMARY_RE.fullmatch(name)
-            if not m:
-                continue
-            try:
-                s = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(s, dict):
-                out[m.group(1)] = _expand_summary(s, m.group(1), name)
-        return out
-
-
-class CloudStore:
-    """The :class:`~rollback.state.store.Store` that :class:`~rollback.history.Marks` and
-    :class:`~rollback.records.Records` use on Cloud: ``.../marks.json`` maps onto stack tags, ``.../records/``
-    onto the records location (or the summary tag). Nothing else can be read or written."""
-
-    def __init__(self, backend: CloudBackend) -> None:
-        self.backend = backend
-        self.url = backend.url
-
-    @staticmethod
-    def _parse(key: str) -> tuple[str, str, str | None] | None:
-        m = _OWN_RE.fullmatch(key.rstrip("/"))
-        if not m:
-            return None
-        return f"{m['org']}/{m['project']}/{m['stack']}", m["rest"], m["name"]
-
-    def read(self, key: str) -> bytes:
-        parsed = self._parse(key)
-        if parsed is None:
-            raise NotFoundInStore(key)
-        fq, rest, name = parsed
-        if rest == "marks.json":
-            return self.backend.marks_document(fq)
-        if self.backend.records is not None:
-            return self.backend.records.read(key)
-        for kind, record in self.backend.summary_records(fq).items():
-            if name == _SUMMARY_FILE.format(kind=kind):
-                return json.dumps(record, sort_keys=True).encode()
-        raise NotFoundInStore(key)
-
-    def list_dirs(self, prefix: str) -> list[str]:
-        if self.backend.records is not None and self._parse(prefix) is not None:
-            return self.backend.records.list_dirs(prefix)
-        return []
-
-    def list(self, prefix: str) -> list[Entry]:
-        parsed = self._parse(prefix)
-        if parsed is None or parsed[1] != "records":
-            return []
-        if self.backend.records is not None:
-            return self.backend.records.list(prefix)
-        base = prefix.rstrip("/")
-        return [Entry(f"{base}/{_SUMMARY_FILE.format(kind=kind)}", 0, 0.0)
-                for kind in sorted(self.backend.summary_records(parsed[0]))]
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.read(key)
-        except NotFoundInStore:
-            return False
-        return True
-
-    def write(self, key: str, data: bytes) -> None:
-        parsed = self._parse(key)
-        if parsed is None or (parsed[1] != "marks.json" and not parsed[2]):
-            raise StateError(f"backend {self.url}: infra-rollback writes only its marks and records, not {key}")
-        fq, rest, _ = parsed
-        if rest == "marks.json":
-            self.backend.write_marks(fq, data)
-        elif self.backend.records is not None:
-            self.backend.records.write(key, data)
-        else:
-            self.backend.write_summary(fq, data)
+    def side_store(self, ref: StackRef) -> CloudSideStore:
+        """Marks in stack tags; records in the records location, else a summary tag."""
+        folder = FolderSideStore(self.records, self.records_prefix(ref)) if self.records is not None else None
+        return CloudSideStore(self, self.qualified_name(ref), folder)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -598,45 +446,3 @@ def _stderr_line(exc: BaseException) -> str:
         if s.startswith("error:"):
             return s[len("error:"):].strip()[:300]
     return _first_line(stderr) if stderr.strip() else "the command failed without a message"
-
-
-def _fit(text: str, limit: int = TAG_VALUE_MAX) -> str:
-    """``text`` cut to ``limit`` UTF-8 bytes (a tag value), marked with an ellipsis when cut."""
-    if len(text.encode()) <= limit:
-        return text
-    out = text.encode()[: limit - 3].decode("utf-8", "ignore")
-    return out + "…"
-
-
-def _summary_value(record: Mapping[str, Any]) -> str:
-    """A record in at most 256 bytes of compact JSON (the reason, then the user, cut to fit)."""
-    actor = record.get("actor") if isinstance(record.get("actor"), dict) else {}
-    d: dict[str, Any] = {"kind": record.get("kind"), "id": record.get("id"), "from": record.get("from_version"),
-                         "to": record.get("to_version"), "new": record.get("new_version"),
-                         "outcome": record.get("outcome"), "at": record.get("decided_at"),
-                         "by": str((actor or {}).get("user") or ""), "ttr": record.get("time_to_recover_seconds"),
-                         "reason": str(record.get("reason") or "")}
-    d = {k: v for k, v in d.items() if v not in (None, "")}
-
-    def text() -> str:
-        return json.dumps(d, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-    for key in ("reason", "by"):
-        while key in d and len(text().encode()) > TAG_VALUE_MAX:
-            over = len(text().encode()) - TAG_VALUE_MAX
-            value = str(d[key]).rstrip("…")
-            if len(value) <= over + 1:
-                del d[key]
-            else:
-                d[key] = value[: len(value) - over - 1] + "…"
-    return text()
-
-
-def _expand_summary(s: Mapping[str, Any], kind: str, tag: str) -> dict[str, Any]:
-    new = s.get("new")
-    return {"kind": s.get("kind") or kind, "id": s.get("id"), "from_version": s.get("from"),
-            "to_version": s.get("to"), "new_version": new,
-            "new_version_key": str(new) if isinstance(new, int) else None,
-            "outcome": s.get("outcome"), "decided_at": s.get("at"), "actor": {"user": s.get("by")},
-            "reason": s.get("reason") or "", "time_to_recover_seconds": s.get("ttr"),
-            "summary_only": True, "notes": [f"only this summary was kept (stack tag {tag}): no records location"]}

@@ -1,21 +1,24 @@
 """Pulumi's DIY backend layout (file://, s3://) over a :class:`~rollback.state.store.Store`.
 
-See pulumi-state.md section 5. Nothing here writes Pulumi's files; our own records live beside
-``.pulumi/`` under ``.infra-rollback/`` (see :meth:`DiyBackend.records_prefix`).
+See pulumi-state.md section 5. Implements :class:`~rollback.state.backend.Backend`. Nothing here writes
+Pulumi's files; our own marks and records live beside ``.pulumi/`` under ``.infra-rollback/`` (see
+:meth:`DiyBackend.side_store`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from rollback.errors import BadInput, StackNotFound, StateError
 from rollback.models import StackRef
-from rollback.state.store import Entry, NotFoundInStore, Store
+from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
+from rollback.state.codec import read_update_info
+from rollback.state.store import NotFoundInStore, Store
 
 PULUMI_DIR = ".pulumi"
-RECORDS_DIR = ".infra-rollback"
 _SUFFIXES = (".json", ".json.gz", ".json.zst")
 
 
@@ -27,12 +30,11 @@ def _strip_suffix(name: str) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
-class HistoryFile:
-    """One history entry on disk: its ``<unixnano>`` and the keys of its two files."""
+class DiyEntry(HistoryEntry):
+    """A DIY history entry: ``id`` is its ``<unixnano>``; the keys of its two files."""
 
-    unixnano: int
-    info_key: str | None
-    checkpoint_key: str | None
+    info_key: str | None = None
+    checkpoint_key: str | None = None
 
 
 class DiyBackend:
@@ -41,6 +43,7 @@ class DiyBackend:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._layout: str | None = None
+        self._stack_keys: dict[StackRef, str] = {}
 
     @property
     def url(self) -> str:
@@ -112,52 +115,87 @@ class DiyBackend:
             raise BadInput(f"stack '{stack}' exists in several projects ({projects}): pass --project")
         return candidates[0]
 
-    def stack_file_key(self, ref: StackRef) -> str:
+    def qualified_name(self, ref: StackRef) -> str | None:
+        return None   # the engine's default (organization/<project>/<stack>) is the DIY name
+
+    def _stack_file_key(self, ref: StackRef) -> str:
         """The stack file; where several variants exist (.json, .json.gz, .json.zst) the newest wins."""
+        if ref in self._stack_keys:
+            return self._stack_keys[ref]
         folder = f"{PULUMI_DIR}/stacks/{ref.project}" if self.layout == "project" else f"{PULUMI_DIR}/stacks"
         variants = [e for e in self.store.list(folder)
                     if (p := _strip_suffix(e.key.rsplit("/", 1)[-1])) and p[0] == ref.name]
         if not variants:
             raise StackNotFound(f"stack '{ref}' not found in backend {self.url}")
-        return max(variants, key=lambda e: e.mtime).key
+        self._stack_keys[ref] = max(variants, key=lambda e: e.mtime).key
+        return self._stack_keys[ref]
 
-    def read(self, key: str) -> bytes:
+    def _read(self, key: str) -> bytes:
         try:
             return self.store.read(key)
         except NotFoundInStore as exc:
-            raise StateError(f"{self.describe(key)}: file not found") from exc
+            raise StateError(f"{self._where(key)}: file not found") from exc
 
-    def describe(self, key: str) -> str:
+    def _where(self, key: str) -> str:
         """A file's name for messages: a path for local backends, a URL otherwise."""
         root = getattr(self.store, "root", None)
         return str(root / key) if root is not None else f"{self.url.rstrip('/')}/{key}"
 
+    def describe(self, ref: StackRef, entry: HistoryEntry | None = None, *, part: Part = "checkpoint") -> str:
+        if entry is None:
+            return self._where(self._stack_file_key(ref))
+        key = self._keys(entry)[0 if part == "info" else 1]
+        return self._where(key) if key else f"stack '{ref}' entry {entry.id} ({part}: none)"
+
+    @staticmethod
+    def _keys(entry: HistoryEntry) -> tuple[str | None, str | None]:
+        if not isinstance(entry, DiyEntry):
+            raise TypeError(f"not an entry of a DIY backend: {entry!r}")
+        return entry.info_key, entry.checkpoint_key
+
+    def read_current(self, ref: StackRef) -> bytes:
+        return self._read(self._stack_file_key(ref))
+
+    def read_checkpoint(self, ref: StackRef, entry: HistoryEntry) -> bytes:
+        key = self._keys(entry)[1]
+        if key is None:
+            raise StateError(f"stack '{ref}': history entry {entry.id} has no checkpoint file")
+        return self._read(key)
+
+    def update_info(self, ref: StackRef, entry: HistoryEntry) -> dict[str, Any]:
+        key = self._keys(entry)[0]
+        if key is None:
+            return {}
+        return read_update_info(self._read(key), source=self._where(key))
+
     # -- history ------------------------------------------------------------------------------
-    def history_files(self, ref: StackRef) -> list[HistoryFile]:
-        """History entries, oldest first (by ``<unixnano>``). Lists names only; reads nothing."""
+    def history(self, ref: StackRef) -> list[HistoryEntry]:
+        """History entries, oldest first (by ``<unixnano>``). One listing; reads nothing."""
         prefix = f"{PULUMI_DIR}/history/{self._scope(ref)}"
         infos: dict[int, str] = {}
-        checkpoints: dict[int, str] = {}
+        checkpoints: dict[int, tuple[str, int | None]] = {}
         head = f"{ref.name}-"
         for entry in self.store.list(prefix):
             base = entry.key.rsplit("/", 1)[-1]
             if not base.startswith(head):
                 continue
             rest = base[len(head):]
-            for kind, table in ((".history", infos), (".checkpoint", checkpoints)):
-                for suffix in _SUFFIXES:
+            for suffix in _SUFFIXES:
+                for kind in (".history", ".checkpoint"):
                     tail = kind + suffix
                     if rest.endswith(tail) and rest[: -len(tail)].isdigit():
-                        table[int(rest[: -len(tail)])] = entry.key
-        return [HistoryFile(n, infos.get(n), checkpoints.get(n))
+                        n = int(rest[: -len(tail)])
+                        if kind == ".history":
+                            infos[n] = entry.key
+                        else:   # a compressed file's size says nothing about its content's length
+                            checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None)
+        return [DiyEntry(n, has_info=n in infos, has_checkpoint=n in checkpoints,
+                         checkpoint_size=checkpoints[n][1] if n in checkpoints else None,
+                         info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None)
                 for n in sorted(set(infos) | set(checkpoints))]
 
-    def history_sizes(self, ref: StackRef) -> dict[str, int]:
-        """File sizes of the history entries (from the listing: no reads)."""
-        return {e.key: e.size for e in self.store.list(f"{PULUMI_DIR}/history/{self._scope(ref)}")}
-
     # -- locks --------------------------------------------------------------------------------
-    def locks(self, ref: StackRef) -> list[tuple[Entry, dict[str, Any]]]:
+    def locks(self, ref: StackRef) -> list[Lock]:
         if self.layout == "project":
             prefix = f"{PULUMI_DIR}/locks/organization/{ref.project}/{ref.name}"
         else:
@@ -166,15 +204,19 @@ class DiyBackend:
         for entry in self.store.list(prefix):
             if not entry.key.endswith(".json"):
                 continue
-            import json
-
             try:
                 info = json.loads(self.store.read(entry.key))
             except (ValueError, NotFoundInStore):
-                info = {}
-            out.append((entry, info if isinstance(info, dict) else {}))
+                info = {}   # unreadable or gone: still a lock, holder unknown
+            info = info if isinstance(info, dict) else {}
+            out.append(Lock(username=str(info.get("username", "?")), hostname=str(info.get("hostname", "?")),
+                            pid=str(info.get("pid", "?")), timestamp=str(info.get("timestamp", "?")),
+                            where=self._where(entry.key)))
         return out
 
     # -- our own records ----------------------------------------------------------------------
     def records_prefix(self, ref: StackRef) -> str:
         return f"{RECORDS_DIR}/{ref.project or '_'}/{ref.name}"
+
+    def side_store(self, ref: StackRef) -> FolderSideStore:
+        return FolderSideStore(self.store, self.records_prefix(ref), describe=self._where)

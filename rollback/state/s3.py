@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from rollback.errors import BadInput
-from rollback.state.diy import RECORDS_DIR
+from rollback.state.backend import RECORDS_DIR
 from rollback.state.store import Entry, NotFoundInStore
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -81,8 +81,8 @@ def target(*resources: dict[str, Any]) -> Deployment:
 
 def omniserve_target(release: dict[str, Any] | None = None) -> Deployment:
     """The checkpoint the omniserve program leaves after deploying ``release`` (tests/support model)."""
-    from tests.support.omniserve_model import omniserve_deployment
-    from tests.support.pulumi_writer import SecretEncrypter
+    from statekit.omniserve_model import omniserve_deployment
+    from statekit.pulumi_writer import SecretEncrypter
 
     crypter = SecretEncrypter.create("health-tests", rng=random.Random(7))
     dep = omniserve_deployment(stack="prod", release=release or RELEASE_1_4, crypter=crypter,

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from rollback.actions.verify import Verify
-from rollback.health.runner import render_text
+from rollback.render.health import health_text
 from tests.health.conftest import FakeClock, ecs_rollout
 from tests.health.targets import (
     BAD_IMAGE,
@@ -96,7 +96,7 @@ def test_running_content_that_differs_from_the_target_is_unhealthy_naming_the_di
     assert 'container "bot": environment LOG_LEVEL differs (target "info")' in detail
     assert 'container "bot": environment DEBUG_TOKEN is set but not in the target' in detail
     # Running values of environment variables are never shown (they may be the bad version's secrets).
-    assert "sk-live-4242" not in json.dumps(report.to_dict()) and "sk-live-4242" not in render_text(report)
+    assert "sk-live-4242" not in json.dumps(report.to_dict()) and "sk-live-4242" not in health_text(report)
 
 
 def test_in_progress_then_completed(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +129,7 @@ def test_secret_container_definitions_in_the_target_are_not_compared_and_not_sho
     report = Verify(config=health(ECS_GATE), target=tgt).run("prod")
     assert report.healthy
     assert report.gates[0].detail.endswith("containerDefinitions is secret in the target: content not compared")
-    shown = json.dumps(report.to_dict()) + render_text(report)
+    shown = json.dumps(report.to_dict()) + health_text(report)
     assert "hidden:9" not in shown and "tok-secret-77" not in shown
 
 

@@ -98,6 +98,6 @@ def test_secret_header_is_decrypted_and_sent_but_never_shown(metrics_server: Scr
     assert report.healthy
     sent = metrics_server.requests[-1][1]
     assert sent["authorization"] == token and sent["x-env"] == "prod"
-    from rollback.health.runner import render_text
+    from rollback.render.health import health_text
 
-    assert "sk-metrics" not in render_text(report) and "sk-metrics" not in str(report.to_dict())
+    assert "sk-metrics" not in health_text(report) and "sk-metrics" not in str(report.to_dict())

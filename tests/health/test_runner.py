@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rollback.errors import BadInput, OperationFailed
-from rollback.health.runner import GateResult, ProgressPrinter, render_text, run_gates
+from rollback.health.runner import GateResult, run_gates
+from rollback.render.health import GateProgress, health_text
 from tests.health.conftest import FakeClock
 
 H, P, U = GateResult.healthy, GateResult.progressing, GateResult.unhealthy
@@ -95,7 +96,7 @@ def test_report_as_json_and_as_text(fake_clock: FakeClock) -> None:
     assert set(data) == {"stack", "healthy", "timed_out", "elapsed_seconds", "gates"}
     assert data["gates"][1] == {"name": "https://x/metrics", "kind": "http", "state": "unhealthy",
                                 "detail": "tags.urgent_escalation_share = 0.93 > max 0.2", "seconds": 0}
-    text = render_text(report)
+    text = health_text(report)
     assert "… kubernetes-rollout omniserve/omniserve  progressing  (0.0 s)" in text
     assert "✗ http https://x/metrics  unhealthy  (0.0 s)\n    tags.urgent_escalation_share = 0.93 > max 0.2" in text
     assert text.splitlines()[-1] == "stack prod: UNHEALTHY after 0.0 s: http https://x/metrics"
@@ -103,14 +104,14 @@ def test_report_as_json_and_as_text(fake_clock: FakeClock) -> None:
     fake = FakeClock()
     ok = run_gates([ScriptedGate("omniserve/omniserve", P("1"), H("3/3"), kind="kubernetes-rollout")],
                    timeout=600, interval=12, clock=fake, sleep=fake.sleep, stack="prod")
-    lines = render_text(ok).splitlines()
+    lines = health_text(ok).splitlines()
     assert lines[0] == "✓ kubernetes-rollout omniserve/omniserve  healthy  (12.0 s)"
     assert lines[-1] == "stack prod: HEALTHY: all 1 gate(s) healthy after 12.0 s"
 
     fake = FakeClock()
     late = run_gates([ScriptedGate("c/s", P("rollout IN_PROGRESS"), kind="ecs-service")],
                      timeout=30, interval=10, clock=fake, sleep=fake.sleep, stack="prod")
-    assert render_text(late).splitlines()[-1] == (
+    assert health_text(late).splitlines()[-1] == (
         "stack prod: TIMED OUT after 30.0 s (timeout 30 s); still waiting for: ecs-service c/s")
 
 
@@ -120,7 +121,7 @@ def test_progress_printer_writes_a_line_only_when_a_gate_changes(fake_clock: Fak
     out = io.StringIO()
     gate = ScriptedGate("omniserve/omniserve", P("1 of 3 new replicas updated"), P("1 of 3 new replicas updated"),
                         P("2 of 3 new replicas updated"), H("3/3 replicas updated"), kind="kubernetes-rollout")
-    run_gates([gate], timeout=60, interval=1, clock=fake_clock, sleep=fake_clock.sleep, on_round=ProgressPrinter(out))
+    run_gates([gate], timeout=60, interval=1, clock=fake_clock, sleep=fake_clock.sleep, on_round=GateProgress(out))
     assert out.getvalue().splitlines() == [
         "… kubernetes-rollout omniserve/omniserve: 1 of 3 new replicas updated",
         "… kubernetes-rollout omniserve/omniserve: 2 of 3 new replicas updated",

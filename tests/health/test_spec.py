@@ -17,9 +17,8 @@ from rollback.health.spec import (
     Threshold,
     load_health_spec,
     parse_health_spec,
-    read_stack_config,
-    stack_config_path,
 )
+from rollback.stackconfig import read_stack_config, stack_config_path
 from tests.paths import ROOT as REPO
 
 GOOD = {

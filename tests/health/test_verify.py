@@ -89,7 +89,8 @@ def test_secret_headers_need_the_passphrase() -> None:
 
 def test_the_real_prod_stack_file_builds_its_four_gates_without_network() -> None:
     from rollback.health.gates import build_gates
-    from rollback.health.spec import load_health_spec, read_stack_config
+    from rollback.health.spec import load_health_spec
+    from rollback.stackconfig import read_stack_config
 
     spec = load_health_spec(read_stack_config(ROOT / "stacks" / "Pulumi.prod.yaml"))
     assert spec is not None
@@ -102,8 +103,8 @@ def test_the_real_prod_stack_file_builds_its_four_gates_without_network() -> Non
 
 def test_importing_the_verify_action_and_building_gates_imports_no_boto3_or_kubernetes() -> None:
     code = ("import sys; import rollback.actions.verify, rollback.health, rollback.health.gates;"
-            "from rollback.health.gates import build_gates; from rollback.health.spec import load_health_spec, "
-            "read_stack_config; import pathlib;"
+            "from rollback.health.gates import build_gates; from rollback.health.spec import load_health_spec; "
+            "from rollback.stackconfig import read_stack_config; import pathlib;"
             "build_gates(load_health_spec(read_stack_config(pathlib.Path('stacks/Pulumi.prod.yaml'))));"
             "heavy = [m for m in ('boto3', 'botocore', 'kubernetes', 'pulumi', 'grpc') if m in sys.modules];"
             "print(','.join(heavy))")

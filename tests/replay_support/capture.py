@@ -15,7 +15,7 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
-from rollback.replay.rehearsal import run_under_mocks
+from rollback.replay.mocks import run_under_mocks
 from rollback.state.values import SECRET_SIG, SIG
 from tests.replay_support.checkpoints import PROJECT, STACK
 

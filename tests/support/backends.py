@@ -25,8 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.paths import EXAMPLES
-from tests.support.pulumi_writer import (
+from statekit.pulumi_writer import (
     Compression,
     DiyWriter,
     Layout,
@@ -38,6 +37,7 @@ from tests.support.pulumi_writer import (
     secret,
     stable_uuid,
 )
+from tests.paths import EXAMPLES
 
 __all__ = [
     "EXAMPLE_PASSPHRASE",

@@ -3,7 +3,7 @@
 It runs the inline program (or, for ``deploy``, the project's program on disk) under the SDK's mock
 runtime with a recording monitor, computes same / update / create / replace / delete against the
 stack's current checkpoint, and writes the new checkpoint and history entry into the DIY backend the
-way the CLI does (through :mod:`tests.support.pulumi_writer`). Secrets are re-encrypted with the
+way the CLI does (through :mod:`statekit.pulumi_writer`). Secrets are re-encrypted with the
 stack's own passphrase provider, reusing ciphertexts of unchanged values as the CLI's cache does.
 
 Like the engine, it answers each registration with the resource's id and outputs, so a program that reads
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollback.engine import ConcurrentUpdate, PlanUnsupported, StackSpec
-from rollback.errors import OperationFailed
+from rollback.engine import StackSpec
+from rollback.errors import ConcurrentUpdate, OperationFailed, PlanUnsupported
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
-from tests.support.pulumi_writer import (
+from statekit.pulumi_writer import (
     DiyBackend,
     PendingSecret,
     SecretEncrypter,
@@ -48,7 +48,7 @@ REPLACE_ON_CHANGE = {"aws:ecs/taskDefinition:TaskDefinition"}  # immutable: a ch
 
 
 def plain(value: Any) -> Any:
-    """A canonical wire value (see rollback.replay.rehearsal) back to state JSON."""
+    """A canonical wire value (see rollback.replay.wire) back to state JSON."""
     if isinstance(value, tuple):
         tag = value[0]
         if tag == "bool":
@@ -210,7 +210,7 @@ class FakeStack:
         return rid, renewed_outputs(old.get("outputs") or {}, inputs, rid)
 
     def _run(self) -> Planned:
-        from rollback.replay.rehearsal import recording_monitor, run_under_mocks
+        from rollback.replay.mocks import recording_monitor, run_under_mocks
 
         current = self._current()
         enc = self._encrypter(current)

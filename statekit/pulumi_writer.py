@@ -1,4 +1,4 @@
-"""Write Pulumi DIY backends byte for byte in the CLI's on-disk formats (test support).
+"""Write Pulumi DIY backends byte for byte in the CLI's on-disk formats (shared by the tests, scripts and benchmarks).
 
 Facts followed here (see ``/work/shared/docs/pulumi-state.md`` section 5, and Pulumi's
 ``pkg/backend/diy/state.go``, ``backend.go``, ``lock.go``, ``meta.go`` at the v3.259 era):

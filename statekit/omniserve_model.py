@@ -1,4 +1,4 @@
-"""The omniserve bot's checkpoint for a given release, as the infra/ program registers it (test support).
+"""The omniserve bot's checkpoint for a given release, as the infra/ program registers it (shared by the tests, scripts and benchmarks).
 
 Mirrors ``infra/kubernetes_bot.py``, ``infra/ecs_bot.py`` and ``infra/__main__.py`` (types, names, inputs,
 component and stack outputs), with what the engine and the providers add on top: ``apiVersion``/``kind``,
@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.support.pulumi_writer import (
+from statekit.pulumi_writer import (
     SecretEncrypter,
     b64,
     comparable,

@@ -1,0 +1,23 @@
+"""The Pulumi project in ``--cwd``: its ``Pulumi.yaml`` (name, ``backend.url``, ``stackConfigDir``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rollback.errors import BadInput
+
+
+def read_project_file(cwd: Path) -> dict[str, Any] | None:
+    """The ``Pulumi.yaml`` (or ``.yml``) in ``cwd`` as a mapping, or None when there is none."""
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        path = cwd / name
+        if path.is_file():
+            import yaml
+
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
+            return doc if isinstance(doc, dict) else {}
+    return None

@@ -1,0 +1,27 @@
+"""What people and programs read: text, markdown and JSON renderings of what actions return.
+
+Pure functions, data in and text out: the CLI prints with them; the actions use only
+:mod:`rollback.render.summary` (``summary.lines`` is part of the JSON contract and the audit record).
+Every value passing through here has already been made safe (secrets are ``[secret]``).
+
+- :mod:`~rollback.render.sections`  the preview/diff document read into sections (shared by both formats)
+- :mod:`~rollback.render.text`      preview, diff, history and mark as plain text
+- :mod:`~rollback.render.markdown`  preview and diff as markdown (CI job summaries, PR comments)
+- :mod:`~rollback.render.summary`   the workload, ConfigMap and secret lines a person reads first
+- :mod:`~rollback.render.health`    health reports and gate progress lines
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rollback.render.markdown import preview_markdown
+from rollback.render.text import history_text, mark_text, preview_text
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+__all__ = ["history_text", "mark_text", "preview_markdown", "preview_text", "to_json"]

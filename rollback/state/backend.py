@@ -1,0 +1,157 @@
+"""The one backend protocol: what the history, the actions and our records need of where a stack lives.
+
+:class:`Backend` is implemented by :class:`~rollback.state.diy.DiyBackend` (``file://`` and ``s3://``, over
+a :class:`~rollback.state.store.Store`) and :class:`~rollback.state.cloud.CloudBackend` (Pulumi Cloud,
+through the Pulumi CLI); :func:`rollback.state.open.open_backend` opens the one a URL names. Nothing
+above ``state/`` knows which it has.
+
+- A stack's history is a list of :class:`HistoryEntry` (a listing: nothing is read); an entry's update
+  info and checkpoint are read when asked for, by entry. The current state is read by stack.
+- :meth:`Backend.describe` names what was read, for messages (a path, a URL, ``pulumi stack export``).
+- :meth:`Backend.locks` says who holds the stack (DIY lock files; Cloud: an update in progress).
+- :meth:`Backend.side_store` is where infra-rollback keeps its own marks and audit records for a stack,
+  beside Pulumi's state, never inside it (:class:`SideStore`; :class:`FolderSideStore` for folders).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from rollback.models import StackRef
+from rollback.state.store import NotFoundInStore, Store
+
+RECORDS_ENV = "INFRA_ROLLBACK_RECORDS"   # where Cloud backends keep full audit records (file:// or s3://)
+RECORDS_DIR = ".infra-rollback"          # our folder beside ``.pulumi/`` (or in the records location)
+
+Part = Literal["checkpoint", "info"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One version in a backend's history listing (nothing of it read yet).
+
+    ``id`` is the backend's own handle, stable across listings: DIY the ``<unixnano>`` of the file
+    names, Cloud the update version. Marks are kept by it. ``checkpoint_size`` is the stored size of an
+    uncompressed checkpoint when the listing tells it (a cheap "cannot be identical" test), else None.
+    """
+
+    id: int
+    has_info: bool
+    has_checkpoint: bool
+    checkpoint_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Who holds a stack, as far as the backend can tell."""
+
+    username: str
+    hostname: str
+    pid: str
+    timestamp: str
+    where: str            # the lock file, or what stands for one
+
+    @property
+    def holder(self) -> str:
+        return f"{self.username}@{self.hostname} pid {self.pid}"
+
+
+class SideStore(Protocol):
+    """infra-rollback's own marks and audit records of one stack (never Pulumi's files)."""
+
+    def describe(self, name: str | None = None) -> str:
+        """Where the marks (``name`` None) or a record are, for messages."""
+        ...
+
+    def read_marks(self) -> bytes | None: ...
+
+    def write_marks(self, data: bytes) -> None: ...
+
+    def record_names(self) -> list[str]:
+        """The audit records' names, sorted (oldest first: names start with a UTC timestamp)."""
+        ...
+
+    def read_record(self, name: str) -> bytes: ...
+
+    def write_record(self, name: str, data: bytes) -> str:
+        """Write (or rewrite, for the same operation) a record; returns its key in the store."""
+        ...
+
+
+class Backend(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
+        """``prod``, ``omniserve/prod`` or ``org/omniserve/prod`` -> the stack (StackNotFound, BadInput)."""
+        ...
+
+    def qualified_name(self, ref: StackRef) -> str | None:
+        """The engine's full name of the stack where the backend knows it (Cloud: ``org/project/stack``);
+        None lets the engine use its own default."""
+        ...
+
+    def history(self, ref: StackRef) -> list[HistoryEntry]:
+        """The stack's versions, oldest first. A fresh listing each call; reads no entry."""
+        ...
+
+    def update_info(self, ref: StackRef, entry: HistoryEntry) -> dict[str, Any]:
+        """An entry's UpdateInfo (kind, result, times in unix seconds, message, environment, config)."""
+        ...
+
+    def read_checkpoint(self, ref: StackRef, entry: HistoryEntry) -> bytes:
+        """An entry's checkpoint, as stored (maybe compressed)."""
+        ...
+
+    def read_current(self, ref: StackRef) -> bytes:
+        """The stack's current state, as stored (maybe compressed)."""
+        ...
+
+    def describe(self, ref: StackRef, entry: HistoryEntry | None = None, *, part: Part = "checkpoint") -> str:
+        """What was read, for messages: the current state (``entry`` None) or an entry's checkpoint or info."""
+        ...
+
+    def locks(self, ref: StackRef) -> list[Lock]: ...
+
+    def side_store(self, ref: StackRef) -> SideStore: ...
+
+
+class FolderSideStore:
+    """Marks and records as files below ``prefix`` of a :class:`Store`: ``marks.json``, ``records/<name>``."""
+
+    def __init__(self, store: Store, prefix: str, *, describe: Any = None) -> None:
+        self.store = store
+        self.prefix = prefix
+        self._describe = describe
+
+    def _key(self, name: str | None) -> str:
+        return f"{self.prefix}/marks.json" if name is None else f"{self.prefix}/records/{name}"
+
+    def describe(self, name: str | None = None) -> str:
+        key = self._key(name)
+        if self._describe is not None:
+            return str(self._describe(key))
+        root = getattr(self.store, "root", None)
+        return str(root / key) if root is not None else f"{self.store.url.rstrip('/')}/{key}"
+
+    def read_marks(self) -> bytes | None:
+        try:
+            return self.store.read(self._key(None))
+        except NotFoundInStore:
+            return None
+
+    def write_marks(self, data: bytes) -> None:
+        self.store.write(self._key(None), data)
+
+    def record_names(self) -> list[str]:
+        folder = f"{self.prefix}/records"
+        return sorted(e.key[len(folder) + 1:] for e in self.store.list(folder))
+
+    def read_record(self, name: str) -> bytes:
+        return self.store.read(self._key(name))
+
+    def write_record(self, name: str, data: bytes) -> str:
+        key = self._key(name)
+        self.store.write(key, data)
+        return key
