@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from typing import Any
+
+from rollback.safetext import md_code, md_text, one_line
 
 OP_SIGN = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}
 OP_WORD = {"create": "re-create", "delete": "delete", "update": "update", "replace": "replace"}
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+    """Always valid JSON: a NaN or infinite number (which JSON cannot hold) is written as the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``."""
+    try:
+        return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _when(ts: Any) -> str:
@@ -146,7 +164,7 @@ def preview_text(d: dict[str, Any]) -> str:
         out.append("")
         out.append("Warnings")
         out.extend(f"  ! {w}" for w in d["warnings"])
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)
 
 
 def _provider_lines(versions: list[dict[str, Any]]) -> list[str]:
@@ -171,15 +189,16 @@ def preview_markdown(d: dict[str, Any]) -> str:
     frm_text = "current" if frm in (None, "current") else (f"v{frm} (current)" if is_rollback else f"v{frm}")
     to = d.get("to_version")
     title = "Rollback preview" if is_rollback else "Diff"
-    out = [f"## {title}: `{stack}` {frm_text} → {'current' if to == 'current' else f'v{to}'}", ""]
+    out = [f"## {title}: {md_code(stack)} {frm_text} → {'current' if to == 'current' else f'v{to}'}", ""]
     if d.get("target"):
         t = d["target"]
-        out.append(f"**Target:** v{t['version']} — {t.get('kind')} {t.get('result')}, {_when(t.get('start_time'))}"
-                   + (f", “{t['message']}”" if t.get("message") else "")
-                   + (f", git `{t['git_head'][:7]}`" if t.get("git_head") else ""))
+        out.append(f"**Target:** v{t['version']} — {md_text(t.get('kind'))} {md_text(t.get('result'))}, "
+                   f"{_when(t.get('start_time'))}"
+                   + (f", “{md_text(t['message'])}”" if t.get("message") else "")
+                   + (f", git {md_code(t['git_head'][:7])}" if t.get("git_head") else ""))
         out.append("")
     if d.get("skipped"):
-        out.append("**Skipped:** " + "; ".join(f"v{s['version']} ({s['reason']})" for s in d["skipped"]))
+        out.append("**Skipped:** " + "; ".join(f"v{s['version']} ({md_text(s['reason'])})" for s in d["skipped"]))
         out.append("")
     summary = d.get("summary") or {}
     loss = summary.get("data_loss") or []
@@ -188,8 +207,8 @@ def preview_markdown(d: dict[str, Any]) -> str:
         out.append("> **Data loss:** this rollback would delete or replace resources that hold data "
                    "(refused unless `--allow-data-loss`):")
         for item in loss:
-            out.append(f"> - {item.get('op', '?')} `{item.get('type', '')}` `{_name(item.get('urn', ''))}` "
-                       f"({item.get('reason', '')})")
+            out.append(f"> - {md_text(item.get('op', '?'))} {md_code(item.get('type', ''))} "
+                       f"{md_code(_name(item.get('urn', '')))} ({md_text(item.get('reason', ''))})")
         out.append("")
     if summary.get("lines"):
         out.append("### What changes")
@@ -205,7 +224,7 @@ def preview_markdown(d: dict[str, Any]) -> str:
         for c in changes:
             details = []
             if c.get("replace_reason"):
-                details.append(f"replace: {c['replace_reason']}")
+                details.append(f"replace: {md_text(c['replace_reason'])}")
             if c.get("data_bearing"):
                 details.append("**holds data**")
             if c.get("protected"):
@@ -213,17 +232,17 @@ def preview_markdown(d: dict[str, Any]) -> str:
             n = len(c.get("properties") or [])
             if c["op"] in ("update", "replace") and n:
                 details.append(f"{n} propert{'y' if n == 1 else 'ies'}")
-            out.append(f"| {OP_WORD.get(c['op'], c['op'])} | `{c.get('type', '')}` | `{_name(c['urn'])}` | "
-                       f"{_md_escape('; '.join(details))} |")
+            out.append(f"| {OP_WORD.get(c['op'], c['op'])} | {md_code(c.get('type', ''), table=True)} | "
+                       f"{md_code(_name(c['urn']), table=True)} | {'; '.join(details)} |")
     detailed = [c for c in changes if c["op"] in ("update", "replace") and c.get("properties")]
     if detailed:
         out.append("")
         out.append("<details><summary>Property changes</summary>")
         out.append("")
         for c in detailed:
-            out.append(f"**{OP_WORD.get(c['op'], c['op'])} `{_name(c['urn'])}`** (`{c.get('type', '')}`)")
+            out.append(f"**{OP_WORD.get(c['op'], c['op'])} {md_code(_name(c['urn']))}** ({md_code(c.get('type', ''))})")
             out.append("")
-            out.extend(f"- `{_md_escape(_prop_text(p))}`" for p in c["properties"][:40])
+            out.extend(f"- {md_code(_prop_text(p))}" for p in c["properties"][:40])
             if len(c["properties"]) > 40:
                 out.append(f"- … and {len(c['properties']) - 40} more (see `--json`)")
             out.append("")
@@ -238,7 +257,7 @@ def preview_markdown(d: dict[str, Any]) -> str:
     versions = _provider_lines(d.get("provider_versions") or [])
     if versions:
         out.append("")
-        out.append("**Provider plugins:** " + "; ".join(versions))
+        out.append("**Provider plugins:** " + "; ".join(md_text(v) for v in versions))
     if d.get("cannot_restore"):
         out.append("")
         out.append("### A replay cannot restore")
@@ -247,11 +266,12 @@ def preview_markdown(d: dict[str, Any]) -> str:
         out.append("")
         out.append("### Warnings")
         out.extend(f"- {_md_escape(w)}" for w in d["warnings"])
-    return "\n".join(out) + "\n"
+    return "\n".join(one_line(line) for line in out) + "\n"
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """User-controlled text (messages, reasons, env values) shown as itself, never as markup."""
+    return md_text(text)
 
 
 def history_text(d: dict[str, Any]) -> str:
@@ -276,8 +296,8 @@ def history_text(d: dict[str, Any]) -> str:
         out.append("* = current state")
     for w in d.get("warnings", []):
         out.append(f"! {w}")
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)
 
 
 def mark_text(d: dict[str, Any]) -> str:
-    return f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else "")
+    return one_line(f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else ""))
