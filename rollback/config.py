@@ -40,6 +40,8 @@ def read_project_file(cwd: Path) -> dict[str, Any] | None:
 
             try:
                 doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{path}: not UTF-8 text") from exc
             except (OSError, yaml.YAMLError) as exc:
                 raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
             return doc if isinstance(doc, dict) else {}
@@ -76,6 +78,14 @@ def file_url_path(url: str, cwd: Path) -> Path:
     return path if path.is_absolute() else (cwd / path)
 
 
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory; a name too long, a link loop or no permission is one clear line."""
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise BadInput(f"{str(path)[:200]}: cannot use this directory ({exc.strerror or exc.__class__.__name__})") from exc
+
+
 def open_backend(choice: BackendChoice, cwd: Path, *, records_url: str | None = None,
                  environ: Mapping[str, str] | None = None) -> DiyBackend | CloudBackend:
     """The backend at ``choice.url``: DIY (``file://``, ``s3://``) or Pulumi Cloud / a self-hosted Pulumi
@@ -86,7 +96,7 @@ def open_backend(choice: BackendChoice, cwd: Path, *, records_url: str | None = 
         from rollback.state.store import FileStore
 
         root = file_url_path(url, cwd)
-        if not root.is_dir():
+        if not _is_dir(root):
             raise BadInput(f"backend {url} (from {choice.origin}): directory {root} does not exist")
         return DiyBackend(FileStore(root, url=url))
     if url.startswith("s3://"):
@@ -113,7 +123,7 @@ def open_records_store(url: str, cwd: Path) -> Store:
         from rollback.state.store import FileStore
 
         root = file_url_path(url, cwd)
-        if not root.is_dir():
+        if not _is_dir(root):
             raise BadInput(f"records location {url}: directory {root} does not exist")
         return FileStore(root, url=url)
     if url.startswith("s3://"):
