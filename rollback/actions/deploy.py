@@ -201,8 +201,13 @@ class Deploy:
         health = self._verify(stack)
         record.health = health
         healthy = health is None or bool(health.get("healthy"))
+        unknown = health is not None and health.get("verdict") == "unknown"
         code = EXIT_OK
-        if healthy:
+        if unknown:   # no gate could say: neither a good nor a bad mark, and never an automatic rollback
+            failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") == "unknown"]
+            record.outcome = "unverified"
+            code = EXIT_FAILED
+        elif healthy:
             record.outcome = "deployed"
             if new_key is not None:
                 history.marks.set(new_key, Mark.GOOD, version=len(after), reason="deployed; health gates passed"
@@ -226,6 +231,9 @@ class Deploy:
             from rollback import render
 
             print(render.to_json(self.result), file=self.out, flush=True)
+        if unknown:
+            raise OperationFailed(f"deploy of {ref.name} is unverified: the health gates could not reach "
+                                  f"{', '.join(failed)} (no mark set, nothing rolled back)")
         if code != EXIT_OK:
             raise OperationFailed(f"deploy of {ref.name} is unhealthy ({', '.join(failed) or 'health gates'})"
                                   + ("; rolled back" if record.outcome == "rolled-back" else ""))

@@ -220,8 +220,8 @@ class Rollback:
                 record.timings["healthy_at" if healthy else "verified_at"] = iso(utc_now())
                 if healthy:
                     record.time_to_recover_seconds = round(time.monotonic() - recover_from, 3)
-                else:
-                    record.outcome = "unhealthy"
+                else:   # "unverified": no gate could reach its target, so no verdict either way
+                    record.outcome = "unverified" if health.get("verdict") == "unknown" else "unhealthy"
                     code = EXIT_FAILED
         if record.outcome == "pending":
             record.outcome = "rolled-back"
@@ -238,7 +238,8 @@ class Rollback:
         else:
             failed = [g.get("name", "?") for g in (record.health or {}).get("gates", [])
                       if g.get("state") != "healthy"]
-            raise OperationFailed(f"rolled back {plan.history.ref.name} to v{to_v}, but it is not healthy: "
+            state = "could not be verified (gates not reached)" if record.outcome == "unverified" else "is not healthy"
+            raise OperationFailed(f"rolled back {plan.history.ref.name} to v{to_v}, but it {state}: "
                                   f"{', '.join(failed) or 'health gates failed'}")
         return code
 

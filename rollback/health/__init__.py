@@ -13,9 +13,11 @@ from rollback.health.runner import (
     HEALTHY,
     PROGRESSING,
     UNHEALTHY,
+    UNKNOWN,
     Gate,
     GateReport,
     GateResult,
+    GateUnreachable,
     HealthReport,
     render_text,
     run_gates,
@@ -28,7 +30,8 @@ from rollback.health.spec import (
 )
 
 __all__ = [
-    "CONFIG_KEY", "HEALTHY", "PROGRESSING", "UNHEALTHY", "Expectations", "Gate", "GateReport", "GateResult",
+    "CONFIG_KEY", "HEALTHY", "PROGRESSING", "UNHEALTHY", "UNKNOWN", "Expectations", "Gate", "GateReport", "GateResult",
+    "GateUnreachable",
     "HealthReport", "HealthSpec", "expectations_from", "load_health_spec", "parse_health_spec", "render_text",
     "run_gates",
 ]
