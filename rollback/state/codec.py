@@ -41,7 +41,7 @@ KNOWN_FEATURES = frozenset({
 # with the ceiling and the ratio overridable by environment variables (documented in docs/cli.md).
 MAX_SIZE_ENV = "INFRA_ROLLBACK_MAX_STATE_SIZE"
 MAX_RATIO_ENV = "INFRA_ROLLBACK_MAX_COMPRESSION_RATIO"
-DEFAULT_MAX_SIZE = 1 << 30           # 1 GiB: an absolute ceiling for one decompressed file
+DEFAULT_MAX_SIZE = 512 << 20         # 512 MiB: an absolute ceiling for one decompressed file
 DEFAULT_MAX_RATIO = 128              # real Pulumi JSON compresses 10-90x; a bomb 1,000-30,000x
 FLOOR = 64 << 20                     # small files may always expand to 64 MiB
 _CHUNK = 1 << 10                     # zstd input fed 1 KiB at a time: at most ~32 MiB of output per step
@@ -207,7 +207,7 @@ def parse_json(raw: bytes, *, source: str) -> Any:
 
 def load_json(data: bytes, *, source: str) -> Any:
     raw = decompress(data, source=source)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise StateError(f"{source}: empty state file")
     return parse_json(raw, source=source)
 

@@ -219,13 +219,15 @@ class DiyBackend:
         try:
             info = parse_json(raw, source=where)
         except StateError as exc:
-            raise StateError(f"{exc.message}: a malformed lock file; {hint}") from exc
+            detail = exc.message.removeprefix(f"{where}: ")
+            raise StateError(f"{where}: malformed lock file ({detail}); {hint}") from exc
         if not isinstance(info, dict):
             raise StateError(f"{where}: malformed lock file (not a JSON object); {hint}")
         for key, kinds in _LOCK_FIELDS.items():
             value = info.get(key)
             if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
-                raise StateError(f"{where}: malformed lock file ('{key}' is not a {kinds[0].__name__}); {hint}")
+                what = "whole number" if kinds[0] is int else "string"
+                raise StateError(f"{where}: malformed lock file ('{key}' is not a {what}); {hint}")
         return info
 
     # -- our own records ----------------------------------------------------------------------
