@@ -49,7 +49,7 @@ def judge(doc: Any, thresholds: tuple[Threshold, ...]) -> GateResult:
         if value is _MISSING or value is None:
             waiting.append(f"{t.metric} not reported yet")
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:   # NaN
             shown = json.dumps(value)[:40] if not isinstance(value, (dict, list)) else type(value).__name__
             violations.append(f"{t.metric} = {shown} is not a number")
             continue
@@ -109,7 +109,7 @@ class HttpGate:
             return GateResult.progressing(f"answer larger than {MAX_BODY // (1024 * 1024)} MiB")
         try:
             doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             kind = content_type.split(";")[0].strip() or "no content type"
             return GateResult.progressing(f"HTTP {status} but the answer is not JSON ({kind})")
         return judge(doc, self.spec.thresholds)

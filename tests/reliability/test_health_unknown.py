@@ -230,3 +230,19 @@ def test_verify_reports_the_gates_never_reached_and_exits_1(project: Path) -> No
     assert "UNKNOWN" in text.stdout and "never reached: http http://127.0.0.1:" in text.stdout
     doc = run("verify", "prod", "--json", "--cwd", str(project))
     assert doc.code == 1 and json.loads(doc.stdout)["verdict"] == "unknown"
+
+
+# -- what a reached endpoint answers ---------------------------------------------------------------------
+def test_a_nan_metric_is_not_a_number_and_a_too_deep_answer_is_not_json() -> None:
+    from rollback.health.http import HttpGate
+    from rollback.health.spec import load_health_spec
+
+    spec = load_health_spec(http_health("http://metrics.example/m"))
+    assert spec is not None
+    for body, state, detail in ((b'{"tags": {"urgent_escalation_share": NaN}}', "unhealthy", "NaN is not a number"),
+                                (b'{"tags": {"urgent_escalation_share": Infinity}}', "unhealthy", "> max 0.2"),
+                                (b"[" * 100_000 + b"]" * 100_000, "progressing", "not JSON")):
+        gate = HttpGate(spec.gates[0])  # type: ignore[arg-type]
+        gate._get = lambda body=body: (200, body, "application/json")  # type: ignore[method-assign]
+        result = gate.check()
+        assert (result.state, detail in result.detail) == (state, True), result
