@@ -77,7 +77,7 @@ class DiyBackend:
             doc = yaml.safe_load(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise StateError(f"{where}: corrupt store: not UTF-8 text") from exc
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:   # ValueError: an integer beyond Python's digit limit
             raise StateError(f"{where}: corrupt store: not valid YAML ({exc.__class__.__name__})") from exc
         version = doc.get("version") if isinstance(doc, dict) else None
         if version is None:

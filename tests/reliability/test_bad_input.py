@@ -176,6 +176,8 @@ def test_a_pulumi_yaml_that_is_not_utf8_is_refused_naming_it(shop: ShopBackend, 
     project.mkdir()
     (project / "Pulumi.yaml").write_bytes(b"name: caf\xe9\nruntime: python\nbackend:\n  url: " + shop.url.encode())
     refused(run("history", "prod", "--cwd", str(project)), str(project / "Pulumi.yaml"), "not UTF-8")
+    (project / "Pulumi.yaml").write_bytes(b"name: shop\nruntime: python\nversion: " + b"9" * 5000 + b"\n")
+    refused(run("history", "prod", "--cwd", str(project)), str(project / "Pulumi.yaml"), "not readable as YAML")
 
 
 LOCKS = {
@@ -218,6 +220,7 @@ META = {
     "version as float": (b"version: 1.5\n", "not a whole number"),
     "not YAML": (b"version: [1\n", "not valid YAML"),
     "not UTF-8": (b"version: 1 # \xff\n", "not UTF-8"),
+    "version of 5000 digits": (b"version: " + b"9" * 5000 + b"\n", "not valid YAML"),
 }
 
 
