@@ -17,6 +17,7 @@ import typer
 
 from rollback import __version__
 from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, RollbackError
+from rollback.safetext import one_line
 
 EXIT_CODES_HELP = ("Exit codes: 0 done, 1 the operation failed (or the stack is unhealthy), "
                    "2 bad input (unknown stack, version or target; unreadable state; wrong passphrase), "
@@ -81,7 +82,11 @@ StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod
 def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None) -> Any:
     from rollback.actions.context import Context
 
-    if not cwd.is_dir():
+    try:
+        is_dir = cwd.is_dir()
+    except OSError as exc:   # a name too long, no permission
+        raise BadInput(f"--cwd {str(cwd)[:200]}: {exc.strerror or exc.__class__.__name__}") from exc
+    if not is_dir:
         raise BadInput(f"--cwd {cwd}: no such directory")
     return Context(cwd=cwd.resolve(), backend_flag=backend, project=project, records_url=records)
 
@@ -93,7 +98,7 @@ def _run(fn: Callable[[], int | None]) -> None:
     except RollbackError as exc:
         if STATE.debug:
             traceback.print_exc()
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {one_line(exc.message)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
@@ -414,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)  # no arguments: Typer has printed the help
         # Bad flags or arguments: one line, exit 2.
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        sys.stderr.write(f"error: {exc.format_message()}{where}\n")
+        sys.stderr.write(f"error: {one_line(exc.format_message())}{where}\n")
         sys.exit(EXIT_BAD_INPUT)
     except typer.Abort:
         sys.stderr.write("error: aborted\n")

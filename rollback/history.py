@@ -15,6 +15,7 @@ from typing import Any
 from rollback.errors import StateError, TargetError, VersionNotFound
 from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.records import Marks
+from rollback.safetext import one_line
 from rollback.state.backend import Backend, HistoryEntry
 from rollback.state.codec import decompress, parse_deployment
 from rollback.state.secrets import SecretBox, passphrase_from_env
@@ -22,6 +23,21 @@ from rollback.state.secrets import SecretBox, passphrase_from_env
 
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def version_number(text: str) -> int | None:
+    """``N`` or ``vN`` (ASCII digits only) as a number, None when it is no version number at all.
+
+    Other digits (``²``, ``٣``) are refused rather than guessed at, and so is a number too long to be one."""
+    digits = text.strip()
+    digits = digits[1:] if digits[:1] in ("v", "V") else digits
+    if not digits.isdigit():
+        return None
+    if not digits.isascii():
+        raise TargetError(f"'{one_line(text, limit=40)}' is not a version number: use the digits 0-9")
+    if len(digits) > 18:
+        raise VersionNotFound(f"'{one_line(text, limit=40)}' is not a version number (too many digits)")
+    return int(digits)
 
 
 @dataclass(frozen=True)
@@ -193,9 +209,9 @@ class StackHistory:
             return self._last_good()
         if spec.startswith("git:"):
             return self._git(spec[4:])
-        number_text = spec[1:] if spec[:1] in ("v", "V") else spec
-        if number_text.isdigit():
-            version = self.version(int(number_text))
+        number = version_number(spec)
+        if number is not None:
+            version = self.version(number)
             if not version.has_checkpoint:
                 raise StateError(f"stack '{self.ref}' {version.label}: history entry has no checkpoint file "
                                  f"({self.backend.describe(self.ref, self.entries[version.number - 1], part='info')})")

@@ -42,6 +42,7 @@ class Outcome(Word):
     ROLLED_BACK = "rolled-back"
     DEPLOYED = "deployed"
     UNHEALTHY = "unhealthy"
+    UNVERIFIED = "unverified"     # applied, but no health gate could reach what it watches
     FAILED = "failed"
     NOT_CONVERGED = "applied-not-converged"
     REFUSED = "refused"

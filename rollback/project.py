@@ -17,7 +17,9 @@ def read_project_file(cwd: Path) -> dict[str, Any] | None:
 
             try:
                 doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{path}: not UTF-8 text") from exc
+            except (OSError, yaml.YAMLError, ValueError) as exc:   # ValueError: an integer of 4300+ digits
                 raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
             return doc if isinstance(doc, dict) else {}
     return None

@@ -105,7 +105,14 @@ class Deploy:
         record.health = health
         failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") != "healthy"]
         outcome = DeployOutcome(Outcome.DEPLOYED, record, seconds=time.monotonic() - started)
-        if health is None or health.get("healthy"):
+        if health is not None and health.get("verdict") == "unknown":
+            # No gate could say: neither a good nor a bad mark, and never an automatic rollback.
+            unreached = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") == "unknown"]
+            outcome.outcome = record.outcome = Outcome.UNVERIFIED
+            outcome.error = OperationFailed(
+                f"deploy of {prepared.history.ref.name} is unverified: the health gates could not reach "
+                f"{', '.join(unreached)} (no mark set, nothing rolled back)")
+        elif health is None or health.get("healthy"):
             self._mark(prepared, record, Mark.GOOD, "deployed; health gates passed" if health is not None
                        else "deployed (no health gates)")
         else:

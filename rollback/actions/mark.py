@@ -9,6 +9,7 @@ from typing import Any
 
 from rollback.actions.context import Context
 from rollback.errors import VersionNotFound
+from rollback.history import version_number
 from rollback.models import Mark
 
 
@@ -29,10 +30,10 @@ class MarkVersion:
 
     def run(self, stack: str, version: str, mark: str, reason: str) -> dict[str, Any]:
         history = self.ctx.history(stack)
-        text = version[1:] if version[:1] in ("v", "V") else version
-        if not text.isdigit():
+        number = version_number(version)
+        if number is None:
             raise VersionNotFound(f"'{version}' is not a version number (use N or vN)")
-        v = history.version(int(text))
+        v = history.version(number)
         history.marks.set(int(v.key), Mark(mark), version=v.number, reason=reason, by=who(), at=now_iso())
         return {"stack": history.ref.name, "project": history.ref.project or None, "version": v.number,
                 "mark": mark, "reason": reason}

@@ -308,8 +308,12 @@ class Rollback:
             record.time_to_recover_seconds = round(time.monotonic() - since, 3)
             return None
         record.timings["verified_at"] = iso(utc_now())
-        record.outcome = Outcome.UNHEALTHY
         failed = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") != "healthy"]
+        if health.get("verdict") == "unknown":   # no gate could reach its target: no verdict either way
+            record.outcome = Outcome.UNVERIFIED
+            return OperationFailed(f"rolled back {prepared.stack} to v{prepared.to_version}, but it could not be "
+                                   f"verified (gates not reached): {', '.join(failed)}")
+        record.outcome = Outcome.UNHEALTHY
         return OperationFailed(f"rolled back {prepared.stack} to v{prepared.to_version}, but it is not healthy: "
                                f"{', '.join(failed) or 'health gates failed'}")
 

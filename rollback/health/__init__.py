@@ -13,9 +13,11 @@ from rollback.health.runner import (
     HEALTHY,
     PROGRESSING,
     UNHEALTHY,
+    UNKNOWN,
     Gate,
     GateReport,
     GateResult,
+    GateUnreachable,
     HealthReport,
     run_gates,
 )
@@ -27,6 +29,7 @@ from rollback.health.spec import (
 )
 
 __all__ = [
-    "CONFIG_KEY", "HEALTHY", "PROGRESSING", "UNHEALTHY", "Expectations", "Gate", "GateReport", "GateResult",
-    "HealthReport", "HealthSpec", "expectations_from", "load_health_spec", "parse_health_spec", "run_gates",
+    "CONFIG_KEY", "HEALTHY", "PROGRESSING", "UNHEALTHY", "UNKNOWN", "Expectations", "Gate", "GateReport", "GateResult",
+    "GateUnreachable", "HealthReport", "HealthSpec", "expectations_from", "load_health_spec", "parse_health_spec",
+    "run_gates",
 ]

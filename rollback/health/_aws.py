@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rollback.errors import BadInput, OperationFailed
+from rollback.health.runner import GateUnreachable
 
 #: Error codes that mean "you may not", not "try again".
 _AUTH_CODES = frozenset({
@@ -51,26 +52,31 @@ def error_code(exc: BaseException) -> str:
 
 
 def translate(exc: Exception, *, who: str, call: str) -> OperationFailed:
-    """A botocore exception as OperationFailed with one clear line (callers ``raise ... from exc``)."""
+    """A botocore exception as OperationFailed with one clear line (callers ``raise ... from exc``).
+
+    No connection, no credentials or no permission is :class:`GateUnreachable` (the gate's verdict is
+    unknown: AWS was not asked, or would not tell)."""
     from botocore.exceptions import (
         ClientError,
-        EndpointConnectionError,
+        ConnectionError,
+        CredentialRetrievalError,
+        HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
     )
 
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return OperationFailed(f"{who}: no usable AWS credentials for {call} (set AWS_PROFILE or "
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
+        return GateUnreachable(f"{who}: no usable AWS credentials for {call} (set AWS_PROFILE or "
                                f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
     if isinstance(exc, NoRegionError):
         return OperationFailed(f"{who}: no AWS region for {call}")
-    if isinstance(exc, EndpointConnectionError):
-        return OperationFailed(f"{who}: cannot reach the AWS endpoint for {call}: {one_line(str(exc))}")
+    if isinstance(exc, (ConnectionError, HTTPClientError)):   # DNS, refused, connect/read timeouts, TLS
+        return GateUnreachable(f"{who}: cannot reach the AWS endpoint for {call}: {one_line(str(exc))}")
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = one_line((exc.response.get("Error") or {}).get("Message") or "")
         if code in _AUTH_CODES:
-            return OperationFailed(f"{who}: AWS refused {call} ({code}): {message}")
+            return GateUnreachable(f"{who}: AWS refused {call} ({code}): {message}")
         return OperationFailed(f"{who}: {call} failed ({code or 'error'}): {message}")
     return OperationFailed(f"{who}: {call} failed: {one_line(str(exc)) or exc.__class__.__name__}")

@@ -1,7 +1,8 @@
 """HTTP metrics gate: GET a URL, read a JSON body, hold dotted metric paths to max/min thresholds.
 
-No answer, a non-2xx answer, a non-JSON body or a metric not reported yet is *progressing*: the service
-may be restarting, so the runner keeps polling until the timeout. A threshold violation is unhealthy at
+No answer at all (DNS, connection refused, a timeout) is *unknown*: the gate could not reach the service,
+which says nothing about its health. A non-2xx answer, a non-JSON body or a metric not reported yet is
+*progressing*: the service may be restarting. The runner keeps polling both until the timeout. A threshold violation is unhealthy at
 once, with the numbers (``tags.urgent_escalation_share = 0.93 > max 0.2``). Header values are never
 shown; the URL is shown without its query string.
 """
@@ -48,7 +49,7 @@ def judge(doc: Any, thresholds: tuple[Threshold, ...]) -> GateResult:
         if value is _MISSING or value is None:
             waiting.append(f"{t.metric} not reported yet")
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:   # NaN
             shown = json.dumps(value)[:40] if not isinstance(value, (dict, list)) else type(value).__name__
             violations.append(f"{t.metric} = {shown} is not a number")
             continue
@@ -95,20 +96,20 @@ class HttpGate:
         except urllib.error.HTTPError as exc:
             exc.close()
             return GateResult.progressing(f"HTTP {exc.code} {exc.reason}".rstrip())
-        except urllib.error.URLError as exc:
+        except urllib.error.URLError as exc:   # DNS, connection refused, TLS: the service was not reached
             reason = exc.reason
-            return GateResult.progressing(f"no answer: {reason.strerror if isinstance(reason, OSError) and reason.strerror else reason}")
+            return GateResult.unknown(f"no answer: {reason.strerror if isinstance(reason, OSError) and reason.strerror else reason}")
         except TimeoutError:
-            return GateResult.progressing(f"no answer within {fmt(self.spec.request_timeout)} s")
+            return GateResult.unknown(f"no answer within {fmt(self.spec.request_timeout)} s")
         except (OSError, ValueError) as exc:
-            return GateResult.progressing(f"no answer: {exc.__class__.__name__}")
+            return GateResult.unknown(f"no answer: {exc.__class__.__name__}")
         if not 200 <= status < 300:
             return GateResult.progressing(f"HTTP {status}")
         if len(body) > MAX_BODY:
             return GateResult.progressing(f"answer larger than {MAX_BODY // (1024 * 1024)} MiB")
         try:
             doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             kind = content_type.split(";")[0].strip() or "no content type"
             return GateResult.progressing(f"HTTP {status} but the answer is not JSON ({kind})")
         return judge(doc, self.spec.thresholds)

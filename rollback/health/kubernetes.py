@@ -23,7 +23,7 @@ from typing import Any
 
 from rollback.errors import BadInput, OperationFailed
 from rollback.health.expect import Expectations, KubernetesExpectation
-from rollback.health.runner import GateResult
+from rollback.health.runner import GateResult, GateUnreachable
 from rollback.health.spec import KUBERNETES_ROLLOUT, KubernetesRolloutSpec
 
 TIMED_OUT_REASON = "ProgressDeadlineExceeded"
@@ -161,6 +161,9 @@ class KubernetesRolloutGate:
                 return GateResult.unhealthy(f"deployment {ns}/{name} not found")
             if status == 429 or status >= 500:
                 return GateResult.progressing(f"API server answered {status} {exc.reason or ''}".rstrip())
+            if status in (401, 403):   # we may not look: that says nothing about the deployment
+                return GateResult.unknown(f"the Kubernetes API refused to read deployment {ns}/{name}: "
+                                          f"{status} {exc.reason or ''}".rstrip())
             raise OperationFailed(f"{self.who}: the Kubernetes API refused to read deployment {ns}/{name}: "
                                   f"{status} {exc.reason or ''}".rstrip()) from exc
         except HTTPError as exc:
@@ -168,7 +171,7 @@ class KubernetesRolloutGate:
             where = f" at {host.host}" if host is not None else ""
             reason = getattr(exc, "reason", None) or exc
             text = str(reason).rsplit(": ", 1)[-1].strip() or exc.__class__.__name__
-            raise OperationFailed(f"{self.who}: cannot reach the Kubernetes API server{where}: {text}") from exc
+            raise GateUnreachable(f"{self.who}: cannot reach the Kubernetes API server{where}: {text}") from exc
         if isinstance(deployment, Mapping):
             return deployment
         obj: Mapping[str, Any] = self._api.api_client.sanitize_for_serialization(deployment)

@@ -9,9 +9,16 @@ the run stops
   finished so that the report shows every gate's state);
 - timed out, when ``timeout`` seconds have passed (a last round runs at the deadline).
 
-``check`` may raise :class:`rollback.errors.OperationFailed` (e.g. a translated boto error): that gate is
-unhealthy with the error's one line. :class:`rollback.errors.BadInput` (a gate misconfigured, no
-kubeconfig, no region) propagates: that is the user's to fix, not the service's.
+A gate that cannot reach what it watches (connection refused, DNS, a timeout, no credentials or no
+permission to look) is *unknown*, not unhealthy: it says nothing about the service. It is polled again
+until the timeout like a progressing gate; the report names the gates that were never reached, and its
+verdict is ``unknown`` when every gate that is not healthy is unknown. An unknown verdict must never be
+read as unhealthy (no bad mark, no automatic rollback).
+
+``check`` may raise :class:`GateUnreachable` (unknown) or :class:`rollback.errors.OperationFailed`
+(e.g. a translated boto error): that gate is unhealthy with the error's one line.
+:class:`rollback.errors.BadInput` (a gate misconfigured, no kubeconfig, no region) propagates: that is
+the user's to fix, not the service's.
 """
 
 from __future__ import annotations
@@ -22,17 +29,28 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
 from rollback.errors import BadInput, OperationFailed
+from rollback.safetext import one_line
 
 HEALTHY: Final = "healthy"
 PROGRESSING: Final = "progressing"
 UNHEALTHY: Final = "unhealthy"
-State = Literal["healthy", "progressing", "unhealthy"]
+UNKNOWN: Final = "unknown"
+TIMED_OUT: Final = "timed out"
+State = Literal["healthy", "progressing", "unhealthy", "unknown"]
+
+
+class GateUnreachable(OperationFailed):
+    """A gate could not observe its target (no connection, no credentials, no permission): unknown."""
 
 
 @dataclass(frozen=True)
 class GateResult:
     state: State
     detail: str
+
+    def __post_init__(self) -> None:
+        # Details quote what services answered (reasons, messages): one inert line, whoever wrote them.
+        object.__setattr__(self, "detail", one_line(self.detail, limit=1000))
 
     @classmethod
     def healthy(cls, detail: str) -> GateResult:
@@ -45,6 +63,11 @@ class GateResult:
     @classmethod
     def unhealthy(cls, detail: str) -> GateResult:
         return cls(UNHEALTHY, detail)
+
+    @classmethod
+    def unknown(cls, detail: str) -> GateResult:
+        """The target could not be reached: no verdict either way."""
+        return cls(UNKNOWN, detail)
 
 
 class Gate(Protocol):
@@ -62,10 +85,11 @@ class GateReport:
     detail: str
     seconds: float     # healthy: when it became (and stayed) healthy; unhealthy: when; progressing: elapsed
     checks: int = 0
+    reached: bool = True   # at least one check reached the target
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "state": self.state, "detail": self.detail,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "reached": self.reached}
 
 
 @dataclass(frozen=True)
@@ -84,15 +108,29 @@ class HealthReport:
 
     @property
     def verdict(self) -> str:
+        """``healthy``; ``unhealthy`` (a gate said so); ``timed out`` (a reached gate never became healthy);
+        ``unknown`` (every gate that is not healthy could not be reached: no verdict)."""
+        states = {g.state for g in self.gates}
         if self.healthy:
             return HEALTHY
-        return "timed out" if self.timed_out else UNHEALTHY
+        if UNHEALTHY in states:
+            return UNHEALTHY
+        if PROGRESSING in states or UNKNOWN not in states:
+            return TIMED_OUT
+        return UNKNOWN
+
+    @property
+    def unreached(self) -> list[GateReport]:
+        """The gates no check ever reached."""
+        return [g for g in self.gates if not g.reached]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
             "healthy": self.healthy,
             "timed_out": self.timed_out,
+            "verdict": self.verdict,
+            "unreached": [f"{g.kind} {g.name}" for g in self.unreached],
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "gates": [g.to_dict() for g in self.gates],
         }
@@ -105,8 +143,10 @@ class _Track:
         self.since: float | None = None     # when the current healthy streak began
         self.at = 0.0                       # when the last check ended
         self.checks = 0
+        self.reached = False
 
     def record(self, result: GateResult, at: float) -> None:
+        self.reached = self.reached or result.state != UNKNOWN
         if result.state == HEALTHY:
             if self.result.state != HEALTHY or self.since is None:
                 self.since = at
@@ -125,7 +165,7 @@ class _Track:
         else:
             seconds = elapsed
         return GateReport(name=self.gate.name, kind=self.gate.kind, state=state, detail=self.result.detail,
-                          seconds=seconds, checks=self.checks)
+                          seconds=seconds, checks=self.checks, reached=self.reached)
 
 
 def _check(gate: Gate) -> GateResult:
@@ -137,6 +177,8 @@ def _check(gate: Gate) -> GateResult:
         # The report line already names the gate: drop the "<kind> <name>: " prefix of the message.
         prefix = f"{gate.kind} {gate.name}: "
         message = exc.message.removeprefix(prefix)
+        if isinstance(exc, GateUnreachable):
+            return GateResult.unknown(message)
         return GateResult.unhealthy(message)
 
 

@@ -14,6 +14,7 @@ Every value passing through here has already been made safe (secrets are ``[secr
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from rollback.render.markdown import preview_markdown
@@ -21,7 +22,22 @@ from rollback.render.text import history_text, mark_text, preview_text
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+    """Always valid JSON: a NaN or infinite number (which JSON cannot hold) is written as the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``."""
+    try:
+        return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 __all__ = ["history_text", "mark_text", "preview_markdown", "preview_text", "to_json"]

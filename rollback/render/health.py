@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from rollback.health.runner import HEALTHY, PROGRESSING, UNHEALTHY, GateReport, HealthReport
+from rollback.health.runner import HEALTHY, PROGRESSING, UNHEALTHY, UNKNOWN, GateReport, HealthReport
 
-_MARKS = {HEALTHY: "✓", PROGRESSING: "…", UNHEALTHY: "✗"}
+_MARKS = {HEALTHY: "✓", PROGRESSING: "…", UNHEALTHY: "✗", UNKNOWN: "?"}
 
 
 def health_text(report: HealthReport) -> str:
@@ -25,8 +25,13 @@ def health_text(report: HealthReport) -> str:
         if g.detail:
             lines.append(f"    {g.detail}")
     who = f"stack {report.stack}: " if report.stack else ""
+    unreached = ", ".join(f"{g.kind} {g.name}" for g in report.unreached)
     if report.healthy:
         lines.append(f"{who}HEALTHY: all {len(report.gates)} gate(s) healthy after {report.elapsed_seconds:.1f} s")
+    elif report.verdict == UNKNOWN:
+        lines.append(f"{who}UNKNOWN after {report.elapsed_seconds:.1f} s (timeout {report.timeout:g} s): could not "
+                     f"reach {', '.join(f'{g.kind} {g.name}' for g in report.gates if g.state == UNKNOWN)}; "
+                     f"no verdict")
     elif report.timed_out:
         waiting = [f"{g.kind} {g.name}" for g in report.gates if g.state != HEALTHY]
         lines.append(f"{who}TIMED OUT after {report.elapsed_seconds:.1f} s (timeout {report.timeout:g} s); "
@@ -34,6 +39,8 @@ def health_text(report: HealthReport) -> str:
     else:
         failed = [f"{g.kind} {g.name}" for g in report.gates if g.state == UNHEALTHY]
         lines.append(f"{who}UNHEALTHY after {report.elapsed_seconds:.1f} s: {', '.join(failed)}")
+    if unreached and not report.healthy:
+        lines.append(f"never reached: {unreached}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,9 @@ def heading(d: Doc) -> Heading:
     return Heading("Rollback preview" if is_rollback else "Diff", stack_label(d), source, dest, is_rollback)
 
 
-def skipped(d: Doc) -> list[str]:
-    return [f"v{s['version']} ({s['reason']})" for s in d.get("skipped") or []]
+def skipped(d: Doc, *, reason: Callable[[str], str] = str) -> list[str]:
+    """``vN (why)`` for each version ``previous`` passed over; ``reason`` escapes the why for a format."""
+    return [f"v{s['version']} ({reason(s['reason'])})" for s in d.get("skipped") or []]
 
 
 @dataclass(frozen=True)

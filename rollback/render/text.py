@@ -5,6 +5,7 @@ from __future__ import annotations
 from rollback.models import Outcome
 from rollback.render import sections as s
 from rollback.render.sections import Doc
+from rollback.safetext import one_line
 
 PROPERTY_LIMIT = 12
 
@@ -24,7 +25,7 @@ def preview_text(d: Doc) -> str:
     out += _block("Provider plugins", [f"  {line}" for line in s.provider_versions(d)])
     out += _block("A replay cannot restore", [f"  - {c}" for c in s.cannot_restore(d)])
     out += _block("Warnings", [f"  ! {w}" for w in s.warnings(d)])
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)
 
 
 def _block(title: str, lines: list[str]) -> list[str]:
@@ -85,11 +86,11 @@ def history_text(d: Doc) -> str:
     if cur is not None:
         out.append("* = current state")
     out += [f"! {w}" for w in d.get("warnings", [])]
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)
 
 
 def mark_text(d: Doc) -> str:
-    return f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else "")
+    return one_line(f"marked {d['stack']} v{d['version']} {d['mark']}" + (f": {d['reason']}" if d.get("reason") else ""))
 
 
 def rollback_result(d: Doc) -> str | None:

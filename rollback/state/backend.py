@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from rollback.models import StackRef
+from rollback.state.store import RECORDS_DIR as RECORDS_DIR  # re-exported: our folder beside .pulumi/
 from rollback.state.store import NotFoundInStore, Store
 
 RECORDS_ENV = "INFRA_ROLLBACK_RECORDS"   # where Cloud backends keep full audit records (file:// or s3://)
-RECORDS_DIR = ".infra-rollback"          # our folder beside ``.pulumi/`` (or in the records location)
 
 Part = Literal["checkpoint", "info"]
 

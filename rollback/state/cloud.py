@@ -50,6 +50,8 @@ from urllib.parse import urlsplit
 
 from rollback.errors import BadInput, EngineUnavailable, StackNotFound, StateError
 from rollback.models import StackRef
+from rollback.safetext import one_line
+from rollback.state import names
 from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
 from rollback.state.cloud_tags import CloudSideStore
 from rollback.state.store import Store
@@ -193,6 +195,9 @@ class CloudBackend:
                 org = str(self._call("whoami", None, ws.who_am_i).user).strip()
             if not org:
                 raise BadInput(f"backend {self.url}: `pulumi whoami` named no user: pass org/project/stack")
+            if not names.is_name(org):   # it becomes part of our records' keys
+                raise BadInput(f"backend {self.url}: the default organization '{one_line(org, limit=60)}' is not a "
+                               f"usable name: pass org/project/stack")
             self._default_org = org
         return self._default_org
 
@@ -203,22 +208,30 @@ class CloudBackend:
 
         doc = read_project_file(self.project_dir) or {}
         name = doc.get("name")
-        return str(name) if name else None
+        if not name:
+            return None
+        return names.check_project(str(name), origin=f"{self.project_dir / 'Pulumi.yaml'}")
 
     def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
         """``org/project/stack``, ``project/stack`` (not the pulumi CLI's org/stack), or ``stack`` (project from
         ``--project`` or the Pulumi.yaml in ``--cwd``; org from ``pulumi org get-default`` / ``whoami``).
         Makes no request for a fully qualified name; a missing stack is reported by its first read."""
         parts = name.split("/")
-        if len(parts) > 3 or not all(parts):
-            raise BadInput(f"'{name}' is not a stack name (use stack, project/stack or org/project/stack)")
+        if len(parts) > 3:
+            raise BadInput(f"'{one_line(name, limit=120)}' is not a stack name (use stack, project/stack or "
+                           f"org/project/stack)")
         org: str | None = None
         if len(parts) == 3:
             org, proj, stack = parts
+            names.check_cloud_organization(org, origin="the stack argument")
+            names.check_project(proj, origin="the stack argument")
         elif len(parts) == 2:
             proj, stack = parts
+            names.check_project(proj, origin="the stack argument")
         else:
             stack = parts[0]
+            if project is not None:
+                names.check_project(project, origin="--project")
             found = project or self._default_project()
             if not found:
                 where = f" in {self.project_dir}" if self.project_dir else ""
@@ -226,6 +239,7 @@ class CloudBackend:
                                f"org/project/{name}), pass --project, or run where the project's Pulumi.yaml is "
                                f"(none found{where})")
             proj = found
+        names.check_stack(stack)
         ref = StackRef(proj, stack)
         self._orgs[ref] = org or self.default_org()
         return ref

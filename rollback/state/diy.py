@@ -7,18 +7,19 @@ Pulumi's files; our own marks and records live beside ``.pulumi/`` under ``.infr
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from rollback.errors import BadInput, StackNotFound, StateError
 from rollback.models import StackRef
+from rollback.safetext import one_line
+from rollback.state import names
 from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
 from rollback.state.codec import read_update_info
 from rollback.state.store import NotFoundInStore, Store
 
 PULUMI_DIR = ".pulumi"
+META_VERSIONS = {0: "legacy", 1: "project"}   # what Pulumi reads (pkg/backend/diy/backend.go)
 _SUFFIXES = (".json", ".json.gz", ".json.zst")
 
 
@@ -27,6 +28,11 @@ def _strip_suffix(name: str) -> tuple[str, str] | None:
         if name.endswith(suffix):
             return name[: -len(suffix)], suffix
     return None
+
+
+# A lock file's fields as Pulumi's lockContent declares them (pkg/backend/diy/lock.go).
+_LOCK_FIELDS: dict[str, tuple[type, ...]] = {"pid": (int,), "username": (str,), "hostname": (str,),
+                                             "timestamp": (str,)}
 
 
 @dataclass(frozen=True)
@@ -52,17 +58,37 @@ class DiyBackend:
     # -- layout -------------------------------------------------------------------------------
     @property
     def layout(self) -> str:
-        """``project`` (meta.yaml version 1) or ``legacy``."""
+        """``project`` (meta.yaml version 1) or ``legacy`` (version 0, or no meta.yaml)."""
         if self._layout is None:
-            self._layout = "legacy"
+            key = f"{PULUMI_DIR}/meta.yaml"
             try:
-                meta = self.store.read(f"{PULUMI_DIR}/meta.yaml").decode("utf-8", "replace")
+                raw = self.store.read(key)
             except NotFoundInStore:
-                meta = ""
-            m = re.search(r"^version:\s*(\d+)", meta, re.M)
-            if m and int(m.group(1)) >= 1:
-                self._layout = "project"
+                self._layout = "legacy"
+            else:
+                self._layout = META_VERSIONS[self._meta_version(raw, self._where(key))]
         return self._layout
+
+    @staticmethod
+    def _meta_version(raw: bytes, where: str) -> int:
+        """meta.yaml's ``version``, refused where Pulumi refuses it ("corrupt store", "unsupported")."""
+        import yaml
+
+        try:
+            doc = yaml.safe_load(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise StateError(f"{where}: corrupt store: not UTF-8 text") from exc
+        except (yaml.YAMLError, ValueError) as exc:   # ValueError: an integer beyond Python's digit limit
+            raise StateError(f"{where}: corrupt store: not valid YAML ({exc.__class__.__name__})") from exc
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if version is None:
+            raise StateError(f"{where}: corrupt store: no 'version'")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise StateError(f"{where}: corrupt store: 'version' is not a whole number")
+        if version not in META_VERSIONS:
+            raise StateError(f"{where}: meta.yaml version {version} is not supported (Pulumi reads versions 0 and 1; "
+                             f"a newer Pulumi CLI wrote this backend?)")
+        return version
 
     def check_exists(self) -> None:
         if not self.store.exists(PULUMI_DIR):
@@ -75,7 +101,7 @@ class DiyBackend:
     def projects(self) -> list[str]:
         if self.layout != "project":
             return []
-        return self.store.list_dirs(f"{PULUMI_DIR}/stacks")
+        return [p for p in self.store.list_dirs(f"{PULUMI_DIR}/stacks") if names.is_name(p)]
 
     def stacks(self, project: str | None = None) -> list[StackRef]:
         if self.layout == "project":
@@ -86,25 +112,33 @@ class DiyBackend:
         return [StackRef(project or "", n) for n in sorted(self._stack_names(f"{PULUMI_DIR}/stacks"))]
 
     def _stack_names(self, prefix: str) -> set[str]:
-        names = set()
+        found = set()
         for entry in self.store.list(prefix):
             parsed = _strip_suffix(entry.key.rsplit("/", 1)[-1])
-            if parsed:
-                names.add(parsed[0])
-        return names
+            if parsed and names.is_name(parsed[0]):   # Pulumi skips files whose name is no stack name
+                found.add(parsed[0])
+        return found
 
     def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
-        """Find a stack from ``prod``, ``omniserve/prod`` or ``organization/omniserve/prod``."""
-        self.check_exists()
+        """Find a stack from ``prod``, ``omniserve/prod`` or ``organization/omniserve/prod``.
+
+        Every name is checked by Pulumi's rules (:mod:`rollback.state.names`) before it is used in a key."""
         parts = name.split("/")
+        origin = "--project"
         if len(parts) == 3:
-            project, stack = parts[1], parts[2]
+            names.check_diy_organization(parts[0])
+            project, stack, origin = parts[1], parts[2], "the stack argument"
         elif len(parts) == 2:
-            project, stack = parts[0], parts[1]
-        elif len(parts) == 1 and parts[0]:
+            project, stack, origin = parts[0], parts[1], "the stack argument"
+        elif len(parts) == 1:
             stack = parts[0]
         else:
-            raise BadInput(f"'{name}' is not a stack name")
+            raise BadInput(f"'{one_line(name, limit=120)}' is not a stack name "
+                           f"(use STACK, PROJECT/STACK or organization/PROJECT/STACK)")
+        if project is not None:
+            names.check_project(project, origin=origin)
+        names.check_stack(stack)
+        self.check_exists()
         candidates = [r for r in self.stacks(project) if r.name == stack]
         if not candidates:
             known = ", ".join(str(r) if self.layout == "project" else r.name for r in self.stacks()) or "none"
@@ -196,6 +230,8 @@ class DiyBackend:
 
     # -- locks --------------------------------------------------------------------------------
     def locks(self, ref: StackRef) -> list[Lock]:
+        """Lock files and their holders. A lock file Pulumi could not read either (not JSON, not an object,
+        fields of the wrong type) is refused naming it: nobody can tell who holds the stack."""
         if self.layout == "project":
             prefix = f"{PULUMI_DIR}/locks/organization/{ref.project}/{ref.name}"
         else:
@@ -205,14 +241,33 @@ class DiyBackend:
             if not entry.key.endswith(".json"):
                 continue
             try:
-                info = json.loads(self.store.read(entry.key))
-            except (ValueError, NotFoundInStore):
-                info = {}   # unreadable or gone: still a lock, holder unknown
-            info = info if isinstance(info, dict) else {}
+                raw = self.store.read(entry.key)
+            except NotFoundInStore:
+                continue   # released while we looked
+            info = self._lock_content(raw, self._where(entry.key))
             out.append(Lock(username=str(info.get("username", "?")), hostname=str(info.get("hostname", "?")),
                             pid=str(info.get("pid", "?")), timestamp=str(info.get("timestamp", "?")),
                             where=self._where(entry.key)))
         return out
+
+    @staticmethod
+    def _lock_content(raw: bytes, where: str) -> dict[str, Any]:
+        from rollback.state.codec import parse_json
+
+        hint = "if no update is running, remove it with `pulumi cancel`"
+        try:
+            info = parse_json(raw, source=where)
+        except StateError as exc:
+            detail = exc.message.removeprefix(f"{where}: ")
+            raise StateError(f"{where}: malformed lock file ({detail}); {hint}") from exc
+        if not isinstance(info, dict):
+            raise StateError(f"{where}: malformed lock file (not a JSON object); {hint}")
+        for key, kinds in _LOCK_FIELDS.items():
+            value = info.get(key)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                what = "whole number" if kinds[0] is int else "string"
+                raise StateError(f"{where}: malformed lock file ('{key}' is not a {what}); {hint}")
+        return info
 
     # -- our own records ----------------------------------------------------------------------
     def records_prefix(self, ref: StackRef) -> str:

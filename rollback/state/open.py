@@ -21,6 +21,14 @@ def file_url_path(url: str, cwd: Path) -> Path:
     return path if path.is_absolute() else (cwd / path)
 
 
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory; a name too long, a link loop or no permission is one clear line."""
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise BadInput(f"{str(path)[:200]}: cannot use this directory ({exc.strerror or exc.__class__.__name__})") from exc
+
+
 def open_backend(url: str, cwd: Path, *, origin: str = "--backend", records_url: str | None = None,
                  environ: Mapping[str, str] | None = None) -> Backend:
     """The backend at ``url`` (``origin`` says where the URL came from, for messages): DIY (``file://``,
@@ -32,7 +40,7 @@ def open_backend(url: str, cwd: Path, *, origin: str = "--backend", records_url:
         from rollback.state.store import FileStore
 
         root = file_url_path(url, cwd)
-        if not root.is_dir():
+        if not _is_dir(root):
             raise BadInput(f"backend {url} (from {origin}): directory {root} does not exist")
         return DiyBackend(FileStore(root, url=url))
     if url.startswith("s3://"):
@@ -60,7 +68,7 @@ def open_records_store(url: str, cwd: Path) -> Store:
         from rollback.state.store import FileStore
 
         root = file_url_path(url, cwd)
-        if not root.is_dir():
+        if not _is_dir(root):
             raise BadInput(f"records location {url}: directory {root} does not exist")
         return FileStore(root, url=url)
     if url.startswith("s3://"):

@@ -21,8 +21,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from rollback.errors import BadInput
-from rollback.state.backend import RECORDS_DIR
-from rollback.state.store import Entry, NotFoundInStore
+from rollback.state.store import RECORDS_DIR, Conflict, Entry, NotFoundInStore, Versioned
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -34,6 +33,8 @@ _KNOWN_PARAMS = {"region", "endpoint", "profile", "s3ForcePathStyle", "use_path_
 _DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem",
            "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"}
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+# A conditional put that lost: the object changed (412) or another conditional write is in flight (409).
+_CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
 @dataclass(frozen=True)
@@ -279,12 +280,52 @@ class S3Store:
         except self._errors() as exc:
             self._fail(exc, action="read", key=key)
 
-    def write(self, key: str, data: bytes) -> None:
-        """Write one of infra-rollback's own records; Pulumi's files are never written."""
+    @staticmethod
+    def _own(key: str) -> None:
         if not key.strip("/").startswith(f"{RECORDS_DIR}/"):
             raise ValueError(f"S3Store writes only below {RECORDS_DIR}/, not {key!r}")
+
+    def write(self, key: str, data: bytes) -> None:
+        """Write one of infra-rollback's own records; Pulumi's files are never written."""
+        self._own(key)
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
                                    ContentType="application/json")
+        except self._errors() as exc:
+            self._fail(exc, action="write", key=key)
+
+    # -- conditional writes -------------------------------------------------------------------
+    def read_versioned(self, key: str) -> Versioned | None:
+        """The object's bytes and ETag, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            return Versioned(bytes(response["Body"].read()), str(response["ETag"]))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING_KEY:
+                return None
+            self._fail(exc, action="read", key=key)
+        except self._errors() as exc:
+            self._fail(exc, action="read", key=key)
+
+    def write_if(self, key: str, data: bytes, *, token: str | None) -> str:
+        """A conditional put: ``If-Match: token`` (the ETag it was read at), or ``If-None-Match: *`` when
+        ``token`` is None (create only). Raises :class:`~rollback.state.store.Conflict` when it lost."""
+        from botocore.exceptions import ClientError
+
+        self._own(key)
+        condition = {"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}
+        try:
+            response = self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
+                                              ContentType="application/json", **condition)
+            return str(response.get("ETag") or "")
+        except ClientError as exc:
+            error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
+            status = str((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or "")
+            if str(error.get("Code") or "") in _CONFLICT or status in _CONFLICT:
+                raise Conflict(f"s3://{self.bucket}/{self._full(key)}: changed since it was read; "
+                               f"read it again and retry") from exc
+            self._fail(exc, action="write", key=key)
         except self._errors() as exc:
             self._fail(exc, action="write", key=key)

@@ -31,12 +31,19 @@ def passphrase_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """The passphrase from ``PULUMI_CONFIG_PASSPHRASE`` or the file ``PULUMI_CONFIG_PASSPHRASE_FILE``."""
     env = os.environ if environ is None else environ
     if "PULUMI_CONFIG_PASSPHRASE" in env:
-        return env["PULUMI_CONFIG_PASSPHRASE"]
+        phrase = env["PULUMI_CONFIG_PASSPHRASE"]
+        try:
+            phrase.encode("utf-8")   # undecodable bytes in the environment arrive as lone surrogates
+        except UnicodeEncodeError as exc:
+            raise SecretsError("PULUMI_CONFIG_PASSPHRASE is not UTF-8 text") from exc
+        return phrase
     path = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
     if path:
         try:
             with open(path, encoding="utf-8") as fh:
                 return fh.read().rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise SecretsError(f"PULUMI_CONFIG_PASSPHRASE_FILE {path}: not UTF-8 text") from exc
         except OSError as exc:
             raise SecretsError(
                 f"cannot read PULUMI_CONFIG_PASSPHRASE_FILE {path}: {exc.strerror or exc}") from exc

@@ -140,12 +140,13 @@ def test_missing_service_and_missing_cluster_are_unhealthy(aws_env: str) -> None
                                                 "cluster nope not found"]
 
 
-def test_botocore_errors_become_one_unhealthy_line(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_is_one_unknown_line(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    report = Verify(config=health(ECS_GATE)).run("prod")
-    assert not report.healthy
+    clock = FakeClock()
+    report = Verify(config=health(ECS_GATE, timeout=30, interval=10), clock=clock, sleep=clock.sleep).run("prod")
+    assert not report.healthy and report.verdict == "unknown" and report.gates[0].state == "unknown"
     assert report.gates[0].detail == ("no usable AWS credentials for "
                                       "describe_services (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
 

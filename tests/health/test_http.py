@@ -62,12 +62,13 @@ def test_a_service_that_stays_down_times_out(metrics_server: ScriptedServer) -> 
     assert report.timed_out and report.gates[0].detail == "HTTP 502 Bad Gateway"
 
 
-def test_nobody_listening_is_progressing() -> None:
+def test_nobody_listening_is_unknown() -> None:
     server = ScriptedServer()          # bound, never started, then closed: the port refuses
     server.httpd.server_close()
     clock = FakeClock()
     report = Verify(config=health(server, timeout=10, interval=5), clock=clock, sleep=clock.sleep).run("prod")
     assert report.timed_out and report.gates[0].detail.startswith("no answer: ")
+    assert report.verdict == "unknown" and report.gates[0].state == "unknown" and not report.gates[0].reached
 
 
 def test_min_thresholds_and_metrics_not_reported_yet(metrics_server: ScriptedServer) -> None:

@@ -93,9 +93,11 @@ def test_report_as_json_and_as_text(fake_clock: FakeClock) -> None:
                        stack="prod")
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {"stack", "healthy", "timed_out", "elapsed_seconds", "gates"}
+    assert set(data) == {"stack", "healthy", "timed_out", "verdict", "unreached", "elapsed_seconds", "gates"}
+    assert (data["verdict"], data["unreached"]) == ("unhealthy", [])
     assert data["gates"][1] == {"name": "https://x/metrics", "kind": "http", "state": "unhealthy",
-                                "detail": "tags.urgent_escalation_share = 0.93 > max 0.2", "seconds": 0}
+                                "detail": "tags.urgent_escalation_share = 0.93 > max 0.2", "seconds": 0,
+                                "reached": True}
     text = health_text(report)
     assert "… kubernetes-rollout omniserve/omniserve  progressing  (0.0 s)" in text
     assert "✗ http https://x/metrics  unhealthy  (0.0 s)\n    tags.urgent_escalation_share = 0.93 > max 0.2" in text
