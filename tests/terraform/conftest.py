@@ -3,7 +3,7 @@
 The engine is OpenTofu built by ``scripts/build_terraform.sh`` (or any ``tofu``/``terraform`` named by
 ``INFRA_ROLLBACK_TF_ENGINE``), the provider the official hashicorp/aws 3.39 binary from that script's
 filesystem mirror, AWS moto's server on 127.0.0.1. Where the engine or the mirror is missing, the tests
-that need them skip with one line saying why (CI runs the script first).
+that need them skip with one line saying why.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from tests.support.moto import moto_server
 
 TF_HOME = Path(os.environ.get("INFRA_ROLLBACK_TF_HOME") or Path.home() / ".cache" / "infra-rollback" / "terraform")
 CLI_CONFIG = TF_HOME / "terraformrc"
-SKIP_WHY = ("needs OpenTofu/Terraform and the hashicorp/aws mirror: run scripts/build_terraform.sh "
-            "(CI does), or set INFRA_ROLLBACK_TF_ENGINE")
+SKIP_WHY = ("needs OpenTofu/Terraform and the hashicorp/aws mirror: run scripts/build_terraform.sh first "
+            "(or name an engine with INFRA_ROLLBACK_TF_ENGINE)")
 
 
 def engine_binary() -> str | None:

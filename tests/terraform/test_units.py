@@ -254,3 +254,24 @@ def test_finding_the_engine(tmp_path: Path) -> None:
     fake = _fake_engine(tmp_path, {})
     os.rename(fake.binary, tmp_path / "terraform")
     assert find_engine(environ={"PATH": str(tmp_path)}).name == "terraform"
+
+
+def test_s3_locks_are_read_from_the_lock_table_and_the_lockfile(aws: Any) -> None:
+    """The lock a guard names before anything runs: a DynamoDB item, or a `<key>.tflock` object."""
+    s3, ddb = aws.client("s3"), aws.client("dynamodb")
+    s3.create_bucket(Bucket="lock-probe")
+    ddb.create_table(TableName="lock-probe", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}])
+    settings = {"bucket": "lock-probe", "key": "k/terraform.tfstate", "region": "us-east-1", "access_key": "testing",
+                "secret_key": "testing", "endpoints": {"s3": aws.endpoint, "dynamodb": aws.endpoint}, "use_path_style": True}
+    info = {"ID": "id-1", "Operation": "OperationTypePlan", "Who": "carol@ci", "Created": "2026-12-02T08:00:00Z"}
+    table = S3Backend({**settings, "dynamodb_table": "lock-probe"}, workspace="default")
+    assert table.lock() is None
+    ddb.put_item(TableName="lock-probe", Item={"LockID": {"S": "lock-probe/k/terraform.tfstate"},
+                                               "Info": {"S": json.dumps(info)}})
+    assert table.lock().holder() == "carol@ci (plan, since 2026-12-02T08:00:00Z, lock id-1)"
+    lockfile = S3Backend({**settings, "use_lockfile": True}, workspace="staging")
+    assert lockfile.lock() is None
+    s3.put_object(Bucket="lock-probe", Key="env:/staging/k/terraform.tfstate.tflock", Body=json.dumps(info).encode())
+    assert lockfile.lock().who == "carol@ci"
