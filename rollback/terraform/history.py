@@ -18,6 +18,7 @@ Marks (good/bad) and the audit records use the same files as for Pulumi stacks
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,8 +127,10 @@ class TfHistory:
                        resource_changes=dict(prov.changes) if prov else {}, has_checkpoint=True,
                        key=obj.key or f"current-{st.lineage}-{st.serial}", mark=mark, mark_reason=reason)
 
-    def newest_first(self) -> list[Version]:
-        return [self.version(n) for n in range(len(self.objects), 0, -1)]
+    def newest_first(self) -> Iterator[Version]:
+        """Lazily: a target found near the top reads only the states it needs, however long the history."""
+        for n in range(len(self.objects), 0, -1):
+            yield self.version(n)
 
     def mark(self, number: int, mark: Mark, *, reason: str, by: str, at: str) -> None:
         v = self.version(number)

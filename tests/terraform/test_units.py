@@ -275,3 +275,19 @@ def test_s3_locks_are_read_from_the_lock_table_and_the_lockfile(aws: Any) -> Non
     assert lockfile.lock() is None
     s3.put_object(Bucket="lock-probe", Key="env:/staging/k/terraform.tfstate.tflock", Body=json.dumps(info).encode())
     assert lockfile.lock().who == "carol@ci"
+
+
+def test_previous_reads_only_the_states_it_needs(tmp_path: Path) -> None:
+    states = [state_doc(n, value=f"v{n}") for n in range(1, 41)]
+    backend = _local(tmp_path, states, records={n: {"commit": f"{n:040x}"} for n in range(1, 41)})
+    reads: list[str] = []
+    read_state = backend.read_state
+
+    def counting(obj: Any) -> bytes:
+        reads.append(obj.key)
+        return read_state(obj)
+
+    backend.read_state = counting  # type: ignore[method-assign]
+    history = TfHistory(backend)
+    assert history.resolve("previous").target.number == 39
+    assert len(set(reads)) <= 3 and history.count == 40
