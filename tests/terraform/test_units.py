@@ -291,3 +291,15 @@ def test_previous_reads_only_the_states_it_needs(tmp_path: Path) -> None:
     history = TfHistory(backend)
     assert history.resolve("previous").target.number == 39
     assert len(set(reads)) <= 3 and history.count == 40
+
+
+def test_lambda_image_memory_and_env_in_the_summary() -> None:
+    doc = {"resource_changes": [{
+        "address": "aws_lambda_function.worker", "mode": "managed", "type": "aws_lambda_function", "name": "worker",
+        "change": {"actions": ["update"],
+                   "before": {"image_uri": "w:2", "memory_size": 1024, "environment": [{"variables": {"A": "1", "B": "x"}}]},
+                   "after": {"image_uri": "w:1", "memory_size": 512, "environment": [{"variables": {"A": "1"}}]},
+                   "before_sensitive": {}, "after_sensitive": {}, "after_unknown": {}}}]}
+    assert summary_lines(read_plan(doc)) == [
+        "Lambda function worker: image w:2 -> w:1", "Lambda function worker: memory 1024 -> 512",
+        'Lambda function worker: env B removed (was "x")']
