@@ -156,7 +156,31 @@ DATA_BEARING_TYPES: tuple[str, ...] = (
 # values come from the program), object resources such as aws:s3/bucketObject (content the program
 # itself uploads).
 
-_DATA_BEARING_KEYS = frozenset(type_key(t) for t in DATA_BEARING_TYPES)
+# The same kinds of resources under their Terraform/OpenTofu type names (hashicorp/aws, google, azurerm,
+# kubernetes, docker providers), for the guards on a Terraform plan's actions.
+TERRAFORM_DATA_BEARING_TYPES: tuple[str, ...] = (
+    "aws_db_instance", "aws_rds_cluster", "aws_rds_global_cluster", "aws_dynamodb_table",
+    "aws_dynamodb_global_table", "aws_s3_bucket", "aws_ebs_volume", "aws_ebs_snapshot", "aws_efs_file_system",
+    "aws_fsx_lustre_file_system", "aws_fsx_windows_file_system", "aws_fsx_ontap_file_system",
+    "aws_fsx_openzfs_file_system", "aws_elasticache_cluster", "aws_elasticache_replication_group",
+    "aws_elasticache_serverless_cache", "aws_memorydb_cluster", "aws_redshift_cluster",
+    "aws_redshiftserverless_namespace", "aws_opensearch_domain", "aws_elasticsearch_domain", "aws_docdb_cluster",
+    "aws_docdb_elastic_cluster", "aws_neptune_cluster", "aws_kinesis_stream", "aws_sqs_queue", "aws_ecr_repository",
+    "aws_backup_vault", "aws_glacier_vault", "aws_timestreamwrite_table", "aws_keyspaces_table", "aws_qldb_ledger",
+    "kubernetes_persistent_volume_claim", "kubernetes_persistent_volume_claim_v1", "kubernetes_persistent_volume",
+    "kubernetes_persistent_volume_v1", "kubernetes_namespace", "kubernetes_namespace_v1",
+    "google_sql_database_instance", "google_sql_database", "google_storage_bucket", "google_bigtable_instance",
+    "google_bigtable_table", "google_spanner_instance", "google_spanner_database", "google_compute_disk",
+    "google_compute_region_disk", "google_filestore_instance", "google_redis_instance", "google_firestore_database",
+    "google_alloydb_cluster", "google_bigquery_dataset", "google_bigquery_table", "google_artifact_registry_repository",
+    "azurerm_storage_account", "azurerm_storage_container", "azurerm_storage_share", "azurerm_sql_database",
+    "azurerm_mssql_database", "azurerm_mssql_server", "azurerm_cosmosdb_account", "azurerm_managed_disk",
+    "azurerm_postgresql_server", "azurerm_postgresql_flexible_server", "azurerm_mysql_flexible_server",
+    "azurerm_redis_cache", "azurerm_container_registry",
+    "docker_volume",
+)
+
+_DATA_BEARING_KEYS = frozenset(type_key(t) for t in DATA_BEARING_TYPES + TERRAFORM_DATA_BEARING_TYPES)
 _STATEFULSET = ("kubernetes", "apps", "statefulset")
 
 
