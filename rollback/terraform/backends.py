@@ -31,6 +31,7 @@ from typing import Any, NoReturn, Protocol
 
 from rollback.errors import BadInput, OperationFailed
 from rollback.models import StackRef
+from rollback.state.backend import FolderSideStore
 from rollback.state.store import Entry, FileStore, NotFoundInStore, Store
 from rollback.terraform.engine import LockInfo
 
@@ -65,6 +66,10 @@ class Backend(Protocol):
         ...
 
     def records_prefix(self, ref: StackRef | None = None) -> str: ...
+
+    def side_store(self, ref: StackRef | None = None) -> FolderSideStore:
+        """Where our marks and audit records of the workspace live (the same side store as Pulumi stacks')."""
+        ...
 
     def keep_snapshot(self, data: bytes, *, serial: int, lineage: str) -> None:
         """Keep a copy of a state that a deploy or rollback wrote (only backends without history)."""
@@ -132,6 +137,9 @@ class LocalBackend:
 
     def describe(self, key: str = "") -> str:
         return str(self.our_root / key) if key else str(self.state_path)
+
+    def side_store(self, ref: StackRef | None = None) -> FolderSideStore:
+        return FolderSideStore(self.store, self.records_prefix(ref), describe=self.describe)
 
     def records_prefix(self, ref: StackRef | None = None) -> str:
         return self.workspace
@@ -215,6 +223,9 @@ class S3Backend:
 
     def describe(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.our_prefix}/{key}" if key else self.url
+
+    def side_store(self, ref: StackRef | None = None) -> FolderSideStore:
+        return FolderSideStore(self.store, self.records_prefix(ref), describe=self.describe)
 
     def records_prefix(self, ref: StackRef | None = None) -> str:
         return self.state_key

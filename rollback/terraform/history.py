@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollback.errors import TargetError, VersionNotFound
-from rollback.history import Marks, Resolution, Skipped
+from rollback.history import Resolution, Skipped
 from rollback.models import Mark, StackRef, Version
+from rollback.records import Marks
 from rollback.terraform.backends import Backend, StateObject
 from rollback.terraform.provenance import Provenance, ProvenanceStore
 from rollback.terraform.state import TfState, parse_state, same_resources
@@ -43,7 +44,7 @@ class TfHistory:
         self.ref = StackRef(project="terraform", name=backend.workspace)
         self.objects: list[StateObject] = backend.state_objects()
         self.provenance = ProvenanceStore(backend.store, backend.records_prefix(self.ref))
-        self.marks = Marks(backend, self.ref)   # type: ignore[arg-type]  # duck-typed: store, records_prefix, describe
+        self.marks = Marks(backend, self.ref)   # type: ignore[arg-type]  # side_store is all Marks uses
         self._states: dict[int, TfState] = {}
         self._bytes: dict[int, bytes] = {}
         self._versions: dict[int, Version] = {}

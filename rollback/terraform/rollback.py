@@ -34,7 +34,8 @@ from rollback.errors import OperationFailed, Refused
 from rollback.history import Resolution
 from rollback.models import Mark
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
-from rollback.summary import WorkloadChange, render_summary_lines, workloads_to_dicts
+from rollback.render.summary import workload_lines as render_summary_lines
+from rollback.summary import WorkloadChange, workloads_to_dicts
 from rollback.terraform.engine import Engine, Run, StateLocked
 from rollback.terraform.history import GitTarget, TfHistory
 from rollback.terraform.plan import TfPlan, guard_reasons, read_plan

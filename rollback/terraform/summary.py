@@ -16,8 +16,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rollback.render.summary import workload_lines as render_summary_lines
 from rollback.state.values import SECRET_TEXT
-from rollback.summary import EnvChange, FieldChange, WorkloadChange, render_summary_lines
+from rollback.summary import EnvChange, FieldChange, WorkloadChange
 from rollback.terraform.plan import HIDDEN, UNKNOWN, UNKNOWN_TEXT, PlannedChange, TfPlan, contains_hidden
 
 
