@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, Refused
+from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, StackNotFound
 
 INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
                 "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), "
@@ -102,7 +102,9 @@ def stack_settings(spec: StackSpec) -> Any:
             config[key] = StackSettingsSecureConfigValue(secure=value["secure"])
         else:
             config[key] = value
-    provider = spec.secrets_provider if spec.secrets_provider not in (None, "passphrase") else None
+    # `service` (Pulumi Cloud) must never be written: the CLI takes any value but "", "default" and "passphrase"
+    # as a gocloud keeper URL (pkg/cmd/pulumi/stack/secrets.go); leaving it unset keeps the service's own.
+    provider = spec.secrets_provider if spec.secrets_provider not in (None, "passphrase", "service", "default") else None
     return StackSettings(secrets_provider=provider, encryption_salt=spec.encryption_salt,
                          encrypted_key=spec.encrypted_key, config=config)
 
@@ -144,14 +146,23 @@ def translate(exc: Exception, what: str, *, plan: bool = False) -> Exception:
     if name == "ConcurrentUpdateError" or "conflict: another update is currently in progress" in lowered:
         return ConcurrentUpdate(f"{what}: another update is in progress on this stack (its lock is held); "
                                 f"wait for it, or clear a stale lock with `pulumi cancel`")
-    if name == "StackNotFoundError":
-        return Refused(f"{what}: the engine does not know this stack on this backend")
-    if plan and ("plan" in lowered and ("decrypt" in lowered or "secret" in lowered or "constraint" in lowered
-                                        or "unexpected" in lowered)):
+    if name == "StackNotFoundError" or "no stack named" in lowered:
+        return StackNotFound(f"{what}: the engine does not know this stack on this backend")
+    if plan and _plan_unusable(lowered):
         return PlanUnsupported(f"{what}: the saved plan could not be used ({_first_error_line(text)})")
     if "expect_no_changes" in lowered or "no changes were expected" in lowered:
         return OperationFailed(f"{what}: the stack has not converged: the engine still sees changes")
     return OperationFailed(f"{what} failed: {_first_error_line(text)}")
+
+
+def _plan_unusable(lowered: str) -> bool:
+    """The engine could not read the saved plan: pulumi#16412, where `up --plan` with passphrase secrets fails
+    reading the plan file with `decrypting secret value: cipher: message authentication failed` (before
+    pulumi#18743: `error decrypting secret value: ...`); the text does not mention the plan. Stack config that
+    cannot be decrypted says `validating stack config:` instead and is not this."""
+    if "validating stack config" in lowered:
+        return False
+    return "decrypting secret value" in lowered
 
 
 def _first_error_line(text: str) -> str:

@@ -15,7 +15,7 @@ from rollback.engine import (
     stack_settings,
     translate,
 )
-from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, Refused
+from rollback.errors import EXIT_BAD_INPUT, ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, StackNotFound
 
 
 def test_stack_settings_carry_recorded_config_and_salt_without_decrypting() -> None:
@@ -44,7 +44,7 @@ def result(stderr: str) -> CommandResult:
 @pytest.mark.parametrize("exc, kind, words", [
     (ConcurrentUpdateError(result("error: [409] Conflict: Another update is currently in progress.")),
      ConcurrentUpdate, "another update is in progress"),
-    (StackNotFoundError(result("error: no stack named 'prod' found")), Refused, "does not know this stack"),
+    (StackNotFoundError(result("error: no stack named 'prod' found")), StackNotFound, "does not know this stack"),
     (CommandError(result("warning: x\nerror: aws:ecs/service:Service omniserve: updating: "
                          "InvalidParameterException: TaskDefinition is inactive")),
      OperationFailed, "update failed: aws:ecs/service:Service omniserve: updating: InvalidParameterException"),
@@ -55,11 +55,33 @@ def test_engine_errors_become_one_clear_line(exc: Exception, kind: type, words: 
     assert "\n" not in err.message
 
 
-def test_a_plan_that_cannot_be_decrypted_asks_for_the_fallback() -> None:
-    exc = CommandError(result("error: failed to load plan: failed to decrypt secret: cipher: message "
-                              "authentication failed"))
+@pytest.mark.parametrize("stderr", [
+    # pulumi#16412 as the engine says it (pkg/cmd/pulumi/operations/up.go reading the plan file): the text does
+    # not mention the plan; before pulumi#18743 it read "error decrypting secret value"
+    "error: decrypting secret value: cipher: message authentication failed",
+    "error: error decrypting secret value: cipher: message authentication failed",
+])
+def test_a_plan_that_cannot_be_decrypted_asks_for_the_fallback(stderr: str) -> None:
+    exc = CommandError(result(stderr))
     assert isinstance(translate(exc, "update", plan=True), PlanUnsupported)
     assert not isinstance(translate(exc, "update", plan=False), PlanUnsupported)
+
+
+def test_stack_config_that_cannot_be_decrypted_is_not_the_plan_fallback() -> None:
+    exc = CommandError(result("error: validating stack config: cipher: message authentication failed"))
+    err = translate(exc, "preview", plan=True)
+    assert not isinstance(err, PlanUnsupported) and "validating stack config" in err.message
+
+
+def test_an_unknown_stack_is_bad_input() -> None:
+    err = translate(StackNotFoundError(result("error: no stack named 'prod' found")), "selecting stack prod")
+    assert err.exit_code == EXIT_BAD_INPUT
+
+
+def test_pulumi_cloud_secrets_provider_is_never_written() -> None:
+    doc = stack_settings(StackSpec(backend_url="https://api.pulumi.com", project="p", stack="s",
+                                   secrets_provider="service"))._serialize()
+    assert "secretsprovider" not in doc
 
 
 def test_no_cli_on_path_is_exit_1_with_how_to_install(monkeypatch, tmp_path: Path) -> None:
