@@ -35,12 +35,14 @@ The root stack resource is not compared (its outputs are re-exported, not regist
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from rollback.dependents import deletes_before_replace, dependent_replacements
 from rollback.liverefs import Outputs, property_dependencies
 from rollback.models import Deployment, Op, Resource, split_provider_ref, urn_name
 from rollback.paths import Path, covers, format_path, parse_path
+from rollback.renames import renamed
 from rollback.rules import (
     PROVIDER_META_KEYS,
     RuleInput,
@@ -285,10 +287,12 @@ class _Differ:
         self.cur_outputs, self.tgt_outputs = Outputs(self.cur), Outputs(self.tgt)
         self.memo: dict[str, ResourceChange | None] = {}
         self.providers = _Providers(current, target, self.values)
+        self.renames = renamed(self.cur, self.tgt)   # target URN -> current URN (a rename undone in place)
 
     # -- resources ------------------------------------------------------------------------------
     def run(self) -> DiffResult:
         changes, unchanged = self._changes()
+        changes, unchanged = self._with_dependents(changes, unchanged)
         # A resource read with `external: true` is only dropped from the state, never deleted.
         data_loss = [DataLoss(c.urn, c.type, c.op, self._loss_reason(c, self.cur.get(c.urn)))
                      for c in changes if c.data_bearing and c.op.destroys
@@ -312,8 +316,9 @@ class _Differ:
         """Every resource's change, data-losing ones first; and how many are unchanged."""
         changes: list[ResourceChange] = []
         unchanged = 0
+        renamed_now = set(self.renames.values())
         for urn, now in self.cur.items():
-            if now.is_stack:
+            if now.is_stack or urn in renamed_now:
                 continue
             then = self.tgt.get(urn)
             change = self._gone(now) if then is None else self._both_once(now, then)
@@ -322,10 +327,45 @@ class _Differ:
             else:
                 changes.append(change)
         for urn, then in self.tgt.items():
-            if urn not in self.cur and not then.is_stack:
-                changes.append(ResourceChange(
-                    urn=urn, type=then.type, op=Op.CREATE,
-                    data_bearing=is_data_bearing(then.type, then.inputs), protected=then.protect))
+            if urn in self.cur or then.is_stack:
+                continue
+            was = self.renames.get(urn)
+            if was is not None:
+                self.warnings.append(f"{urn_name(was)} goes back to its name {urn_name(urn)} in place ({was} -> "
+                                     f"{urn}, through an alias): no create, no delete")
+                change = self._both_once(self.cur[was], then)
+                if change is None:
+                    unchanged += 1
+                else:
+                    changes.append(replace(change, urn=urn))
+                continue
+            changes.append(ResourceChange(
+                urn=urn, type=then.type, op=Op.CREATE,
+                data_bearing=is_data_bearing(then.type, then.inputs), protected=then.protect))
+        changes.sort(key=lambda c: (0 if c.data_bearing and c.op.destroys else 1, _OP_ORDER[c.op], c.urn))
+        return changes, unchanged
+
+    def _with_dependents(self, changes: list[ResourceChange], unchanged: int) -> tuple[list[ResourceChange], int]:
+        """Resources replaced because something they depend on is deleted before it is replaced
+        (:mod:`rollback.dependents`)."""
+        roots = [c.urn for c in changes if c.op is Op.REPLACE and c.urn in self.cur and c.urn in self.tgt
+                 and deletes_before_replace(self.cur[c.urn], self.tgt[c.urn])]
+        extra = dependent_replacements(self.cur, roots) if roots else {}
+        if not extra:
+            return changes, unchanged
+        by_urn = {c.urn: i for i, c in enumerate(changes)}
+        for urn, why in extra.items():
+            reason = f"dependent-replace: {why}"
+            if urn in by_urn:
+                c = changes[by_urn[urn]]
+                if c.op is Op.UPDATE:
+                    changes[by_urn[urn]] = replace(c, op=Op.REPLACE, replace_reason=reason)
+                continue
+            now = self.cur[urn]
+            then = self.tgt.get(urn, now)
+            changes.append(ResourceChange(urn=urn, type=then.type, op=Op.REPLACE, replace_reason=reason,
+                                          data_bearing=is_data_bearing(now.type, now.inputs), protected=now.protect))
+            unchanged -= 1
         changes.sort(key=lambda c: (0 if c.data_bearing and c.op.destroys else 1, _OP_ORDER[c.op], c.urn))
         return changes, unchanged
 

@@ -57,8 +57,17 @@ def match_key(value: Any) -> MatchKey | None:
 
 
 def property_dependencies(res: Resource) -> Mapping[str, tuple[str, ...]]:
-    """The resources each top-level input of ``res`` was computed from."""
-    return res.property_dependencies
+    """The resources each top-level input of ``res`` was computed from.
+
+    States without ``propertyDependencies`` (older ones, some real files) have only ``dependencies``: every input
+    then counts as computed from all of them, as Pulumi's own migration of old checkpoints decides
+    (``pkg/resource/stack/migrate``), so an input holding a dependency's id or arn still follows the live
+    dependency (an ECS service points at the re-registered task definition, not at a deregistered revision).
+    """
+    if res.property_dependencies or not res.dependencies:
+        return res.property_dependencies
+    keys = res.raw.get("inputs") if isinstance(res.raw.get("inputs"), dict) else {}
+    return {k: res.dependencies for k in keys if not k.startswith("__")}
 
 
 def can_follow(res: Resource) -> bool:

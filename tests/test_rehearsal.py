@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from rollback.errors import Refused
 from rollback.models import Deployment
 from rollback.replay import ReplayPlan, build_replay_program, rehearse
 from rollback.state.codec import parse_deployment
@@ -43,7 +44,6 @@ CHECKPOINTS = {
     # saved mid-replacement: 15 pending deletes (duplicate URNs) skipped, 3 pending replacements
     "real-world/privatermq-azure-aci.checkpoint.json": ("pulumi-rabbitmq-azure", "dev", 42 - 15 - 1 - 1),
     "real-world/privatermq-stacks-dev-bak-pending-delete.json": ("pulumi-rabbitmq-azure", "dev", 0),
-    "real-world/pulumi-legacy-target-latest-todo.json": ("todo", "foo", 44),
 }
 
 
@@ -62,6 +62,16 @@ def eks() -> tuple[Deployment, SecretBox, ReplayPlan]:
 def tampered(plan: ReplayPlan, name: str, **changes) -> ReplayPlan:
     steps = tuple(dataclasses.replace(s, **changes) if s.name == name else s for s in plan.steps)
     return dataclasses.replace(plan, steps=steps)
+
+
+def test_a_checkpoint_whose_files_are_gone_is_refused_naming_them():
+    """The 2017 todo app uploaded files from a laptop (/Users/luke/...): a replay would read them again, and they
+    are not here, so it is refused naming the file and the hash it must have."""
+    dep, secrets = load("real-world/pulumi-legacy-target-latest-todo.json")
+    with pytest.raises(Refused) as err:
+        build_replay_program(dep, secrets=secrets)
+    assert "favicon.ico, which cannot be read now" in err.value.message
+    assert "3e928d52d10b060711c530e190e862cb8c1e32ae582da57a633d197c09475081" in err.value.message
 
 
 @pytest.mark.parametrize("name", sorted(CHECKPOINTS))

@@ -106,7 +106,7 @@ class Preview:
         ref = plan.history.ref
         try:
             plan.replay = build_replay_program(
-                plan.target, secrets=secrets, current=plan.current,
+                plan.target, secrets=secrets, current=plan.current, base_dir=str(self.ctx.cwd),
                 provider_versions="target" if self.restore_provider_versions else "current")
         except SecretsError:
             if self.for_apply or secrets.unavailable_reason is None:

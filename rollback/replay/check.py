@@ -108,7 +108,8 @@ class Expectations:
         return out
 
     def _canon(self, value: Mapping[str, Any], *, strip: bool) -> dict[str, Any]:
-        c = canonical_value(dict(value), reveal=self.reveal, refs=self.engine, strip_in_secrets=strip)
+        c = canonical_value(dict(value), reveal=self.reveal, refs=self.engine, strip_in_secrets=strip,
+                            base_dir=self.plan.base_dir)
         # the SDK leaves a top-level property whose value is None out of the request
         return {k: v for k, v in c.items() if v is not None}
 

@@ -68,10 +68,21 @@ def _struct(outputs: Mapping[str, Any]) -> Any:
     return out
 
 
+def alias_urn(alias: Any, request: Any, urn: str) -> str:
+    """The URN an alias names, as the engine computes it: a URN as given; a spec fills what it leaves out (name,
+    type, stack, project, parent) from the registration (``urn.New`` of the alias's parts)."""
+    if alias.WhichOneof("alias") == "urn":
+        return str(alias.urn)
+    spec = alias.spec
+    stack, project = urn[len("urn:pulumi:"):].split("::", 2)[:2]
+    parent = None if spec.noParent else (spec.parentUrn or request.parent or None)
+    return engine_urn(spec.stack or stack, spec.project or project, parent, spec.type or request.type,
+                      spec.name or request.name)
+
+
 def registered(request: Any, urn: str) -> Registration:
     """A ``RegisterResourceRequest`` as plain data."""
-    aliases = tuple(a.urn if a.WhichOneof("alias") == "urn" else f"(alias spec {a.spec.name})"
-                    for a in request.aliases) + tuple(request.aliasURNs)
+    aliases = tuple(alias_urn(a, request, urn) for a in request.aliases) + tuple(request.aliasURNs)
     timeouts = {k: parse_duration(getattr(request.customTimeouts, k)) for k in ("create", "update", "delete")}
     return Registration(
         op="register", urn=urn, type=request.type, name=request.name, parent=request.parent,

@@ -43,6 +43,7 @@ from typing import Any
 from rollback.errors import Refused, SecretsError
 from rollback.liverefs import SDK_ATTRIBUTES, property_dependencies
 from rollback.models import Deployment, Resource, parse_urn, split_provider_ref
+from rollback.renames import aliases_for, renamed
 from rollback.replay._common import (
     STACK_TYPE,
     DependencyExpander,
@@ -76,17 +77,18 @@ from rollback.state.values import (
 
 def build_replay_program(target: Deployment, *, secrets: SecretBox,
                          provider_versions: ProviderVersions = "current",
-                         current: Deployment | None = None) -> ReplayPlan:
+                         current: Deployment | None = None, base_dir: str | None = None) -> ReplayPlan:
     """Plan the replay of ``target``; raises :class:`Refused` for what cannot be replayed faithfully.
 
     ``provider_versions="current"`` keeps the plugin versions the current state uses (rolling a
     provider back can fail in the provider) and reports the difference; ``"target"`` restores the
     target's. ``current`` is the stack's current state (needed for ``"current"``; without it the
-    target's versions are used and a note says so).
+    target's versions are used and a note says so). ``base_dir`` is where a relative file asset's path is read
+    from (the project's folder); None: the working directory.
     """
     if provider_versions not in ("current", "target"):
         raise ValueError(f"provider_versions must be 'current' or 'target', not {provider_versions!r}")
-    return _Planner(target, secrets, provider_versions, current).plan()
+    return _Planner(target, secrets, provider_versions, current, base_dir=base_dir).plan()
 
 
 @dataclass
@@ -128,8 +130,11 @@ class _Planner:
     """Plans the replay of one target checkpoint: everything it knows is set up here, ``plan()`` tells the story."""
 
     def __init__(self, target: Deployment, secrets: SecretBox, policy: ProviderVersions,
-                 current: Deployment | None) -> None:
+                 current: Deployment | None, *, base_dir: str | None = None) -> None:
+        import os
+
         self.target = target
+        self.base_dir = base_dir or os.getcwd()
         self.source = target.source
         self.secrets = secrets
         self.policy = policy
@@ -152,6 +157,8 @@ class _Planner:
                                          current_by_urn=self.current_by_urn, refuse=self._refuse, notes=self.notes)
         self.follower = Follower(self.by_urn, self.kinds, self.current_by_urn if current is not None else None,
                                  self.notes)
+        self.target_by_urn = {r.urn: r for r in self.live}
+        self.renames = renamed(self.current_by_urn, self.target_by_urn) if current is not None else {}
 
     # -- the story ------------------------------------------------------------------------------
     def plan(self) -> ReplayPlan:
@@ -173,7 +180,7 @@ class _Planner:
             source=self.source, project=self.project, stack=self.stack, provider_versions=self.policy,
             steps=steps, exports=exports, version_overrides=dict(self.providers.overrides),
             versions=self.providers.versions(), cannot_restore=tuple(dict.fromkeys(self.cannot)),
-            notes=tuple(dict.fromkeys(self.notes)),
+            notes=tuple(dict.fromkeys(self.notes)), base_dir=self.base_dir,
         )
 
     # -- identity -------------------------------------------------------------------------------
@@ -314,9 +321,33 @@ class _Planner:
             raise self._refuse(f"{urn}: {label} {path} is an asset recorded only by its hash; its content is not "
                                f"in the checkpoint, so it cannot be rebuilt")
         if asset.text is None and asset.path is not None:
-            self.cannot.append(f"{urn}: {label} {path} is the file {asset.path!r}, read again at replay time "
-                               f"(relative to the working directory); the checkpoint keeps only its hash")
+            return Asset(hash=asset.hash, path=self._same_file(asset.path, asset.hash, urn, label, path))
         return asset
+
+    def _same_file(self, recorded: str, digest: str, urn: str, label: str, path: str) -> str:
+        """A file asset or archive file is read again when the engine runs: it must still be what the target
+        recorded (Pulumi hashes its bytes: sha256, hex). Refused when it changed or is gone, naming the file and
+        both hashes; sent by its absolute path (an inline program runs in a temporary folder)."""
+        import hashlib
+        import os
+
+        full = recorded if os.path.isabs(recorded) else os.path.normpath(os.path.join(self.base_dir, recorded))
+        try:
+            with open(full, "rb") as fh:
+                now = hashlib.file_digest(fh, "sha256").hexdigest()
+        except IsADirectoryError:
+            self.cannot.append(f"{urn}: {label} {path} is the folder {recorded!r}, read again at replay time: its "
+                               f"recorded hash cannot be checked here, so what it holds now is what is sent")
+            return full
+        except OSError as exc:
+            raise self._refuse(f"{urn}: {label} {path} is the file {full}, which cannot be read now "
+                               f"({exc.strerror or exc.__class__.__name__}); the checkpoint keeps only its hash "
+                               f"({digest or 'none'})") from exc
+        if digest and now != digest:
+            raise self._refuse(f"{urn}: {label} {path} is the file {full}, which changed since this version: "
+                               f"recorded hash {digest}, now {now}; restore the file (e.g. from git at that "
+                               f"version's commit) before rolling back")
+        return full
 
     def _archive(self, archive: Archive, urn: str, label: str, path: str, *, refs: list[str] | None,
                  in_secret: bool) -> Archive:
@@ -332,8 +363,7 @@ class _Planner:
                 assets[k] = self._prepare(v, urn, label, member, refs=refs, in_secret=in_secret)
             return Archive(hash=archive.hash, assets=assets)
         if archive.path is not None:
-            self.cannot.append(f"{urn}: {label} {path} is the file archive {archive.path!r}, read again at replay "
-                               f"time (relative to the working directory); the checkpoint keeps only its hash")
+            return Archive(hash=archive.hash, path=self._same_file(archive.path, archive.hash, urn, label, path))
         return archive
 
     def _reference(self, ref: ResourceReference, urn: str, label: str, path: str, *,
@@ -404,7 +434,7 @@ class _Planner:
     def _step(self, d: _Draft, engine_urns: dict[str, str]) -> ReplayStep:
         r, kind = d.res, d.kind
         eurn = engine_urns[r.urn]
-        aliases = (r.urn,) if eurn != r.urn else ()
+        aliases = ((r.urn,) if eurn != r.urn else ()) + aliases_for(r, self.renames, self.target_by_urn)
         dbr = True if r.pending_replacement and kind in ("custom", "provider") else None
         timeouts = {k: format_seconds(v) for k, v in r.custom_timeouts.items()
                     if k in ("create", "update", "delete") and v}
@@ -418,7 +448,19 @@ class _Planner:
             deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
             delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
             exposed_outputs=tuple(sorted(self.follower.exposed.get(r.urn, ()))),
+            env_var_mappings=self._env_var_mappings(r) if kind == "provider" else {},
         )
+
+    def _env_var_mappings(self, r: Resource) -> dict[str, str]:
+        """A provider's ``__internal.envVarMappings`` (the engine rebuilds ``__internal`` from the registration's
+        options); its ``pluginChecksums`` come from a package descriptor, which a replay cannot send."""
+        internal = r.inputs.get("__internal")
+        internal = internal if isinstance(internal, dict) else {}
+        if internal.get("pluginChecksums"):
+            self.cannot.append(f"{r.urn}: the provider's plugin checksums (pluginChecksums) come from the "
+                               f"program's package descriptor, which a replay cannot send")
+        mappings = internal.get("envVarMappings")
+        return {str(k): str(v) for k, v in mappings.items()} if isinstance(mappings, dict) else {}
 
     def _exports(self, engine_urns: dict[str, str]) -> dict[str, Any]:
         """Root outputs to re-export. ``pulumi.export`` flattens a resource object into a plain dict, so a

@@ -118,6 +118,7 @@ def _options(step: ReplayStep, objects: dict[str, Any]) -> Any:
         ignore_changes=list(step.ignore_changes) or None,
         version=step.version,
         plugin_download_url=step.plugin_download_url,
+        env_var_mappings=dict(step.env_var_mappings) or None,
         aliases=list(step.aliases) or None,
         additional_secret_outputs=list(step.additional_secret_outputs) or None,
         id=step.id if step.kind == "read" else None,

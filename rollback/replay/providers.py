@@ -50,8 +50,13 @@ class ProviderChoices:
         """(explicit provider step, plugin version, plugin download URL) for ``r``."""
         if kind == "component":
             if r.provider:
-                self.notes.append(f"{r.urn}: recorded as a remote component (provider "
-                                  f"{split_provider_ref(r.provider)[0]}); replayed as a local component")
+                # A component registered with a provider (a multi-language component, or one that inherited its
+                # parent's) replayed locally has none: the engine compares "" with the recorded reference and
+                # replaces it, and every resource deleted with it (step_generator.go).
+                raise self.refuse(f"{r.urn} is a component with a provider reference "
+                                  f"({split_provider_ref(r.provider)[0]}): the replay registers components "
+                                  f"locally, without one, and the engine would replace it and every resource "
+                                  f"deleted with it; roll it back with its own program")
             return None, None, None
         if kind == "provider":
             if is_parameterized_provider(r):

@@ -61,6 +61,7 @@ class ReplayStep:
     aliases: tuple[str, ...] = ()
     live_refs: tuple[LiveRef, ...] = ()       # inputs sent as live references to dependencies' outputs
     exposed_outputs: tuple[str, ...] = ()     # output properties other steps follow (placeholders in props)
+    env_var_mappings: dict[str, str] = field(default_factory=dict)   # explicit providers: __internal.envVarMappings
 
     @property
     def custom(self) -> bool:
@@ -85,6 +86,8 @@ class ReplayStep:
                 d[key] = list(value)
         if self.custom_timeouts:
             d["custom_timeouts"] = dict(self.custom_timeouts)
+        if self.env_var_mappings:
+            d["env_var_mappings"] = dict(self.env_var_mappings)
         if self.property_dependencies:
             d["property_dependencies"] = {k: list(v) for k, v in self.property_dependencies.items()}
         if self.live_refs:
@@ -128,6 +131,7 @@ class ReplayPlan:
     versions: tuple[ProviderVersion, ...] = ()
     cannot_restore: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    base_dir: str | None = None     # where a recorded relative file path is read from (sent absolute)
 
     @property
     def live_refs(self) -> tuple[tuple[ReplayStep, LiveRef], ...]:

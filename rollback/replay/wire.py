@@ -81,7 +81,7 @@ def _wire_special(sig: str, fields: Mapping[str, Any], *, in_secret: bool) -> An
 
 
 def canonical_value(value: Any, *, reveal: Callable[[Secret], Any], refs: Mapping[str, str],
-                    strip_in_secrets: bool, in_secret: bool = False) -> Any:
+                    strip_in_secrets: bool, in_secret: bool = False, base_dir: str | None = None) -> Any:
     """A decoded checkpoint value in the canonical form the wire values are compared in.
 
     Numbers are floats (``3 == 3.0``), booleans are tagged (so ``True != 1``), secrets are
@@ -89,7 +89,8 @@ def canonical_value(value: Any, *, reveal: Callable[[Secret], Any], refs: Mappin
     compare by the URN the engine gives the referenced resource.
     """
     def again(v: Any, secret: bool = in_secret) -> Any:
-        return canonical_value(v, reveal=reveal, refs=refs, strip_in_secrets=strip_in_secrets, in_secret=secret)
+        return canonical_value(v, reveal=reveal, refs=refs, strip_in_secrets=strip_in_secrets, in_secret=secret,
+                               base_dir=base_dir)
 
     if isinstance(value, Secret):
         inner = reveal(value)
@@ -110,20 +111,27 @@ def canonical_value(value: Any, *, reveal: Callable[[Secret], Any], refs: Mappin
     if isinstance(value, Asset):
         for key in ("text", "path", "uri"):
             if getattr(value, key) is not None:
-                return ("asset", key, getattr(value, key))
+                return ("asset", key, _located(getattr(value, key), base_dir) if key == "path" else getattr(value, key))
         return ("asset", "hash", value.hash)
     if isinstance(value, Archive):
         if value.assets is not None:
             return ("archive", "assets", {k: again(v) for k, v in value.assets.items()})
         for key in ("path", "uri"):
             if getattr(value, key) is not None:
-                return ("archive", key, getattr(value, key))
+                return ("archive", key, _located(getattr(value, key), base_dir) if key == "path" else getattr(value, key))
         return ("archive", "hash", value.hash)
     if isinstance(value, ResourceReference):
         return ("ref", refs.get(value.urn, value.urn))
     if isinstance(value, RawBytes):
         return ("bytes", value.value)
     return value
+
+
+def _located(path: str, base_dir: str | None) -> str:
+    """A recorded file path as the replay sends it: absolute, a relative one read from ``base_dir``."""
+    import os
+
+    return path if base_dir is None or os.path.isabs(path) else os.path.normpath(os.path.join(base_dir, path))
 
 
 def to_wire(value: Any, reveal: Callable[[Secret], Any]) -> Any:

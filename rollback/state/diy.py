@@ -150,7 +150,9 @@ class DiyBackend:
         return candidates[0]
 
     def qualified_name(self, ref: StackRef) -> str | None:
-        return None   # the engine's default (organization/<project>/<stack>) is the DIY name
+        """The name the engine selects the stack by: the plain stack name in the legacy layout (its stacks have no
+        project in their names); otherwise the engine's default (organization/<project>/<stack>)."""
+        return ref.name if self.layout == "legacy" else None
 
     def _stack_file_key(self, ref: StackRef) -> str:
         """The stack file; where several variants exist (.json, .json.gz, .json.zst) the newest wins."""

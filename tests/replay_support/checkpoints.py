@@ -37,8 +37,8 @@ def text_asset(text: str) -> dict[str, Any]:
     return {SIG: ASSET_SIG, "hash": "h-" + str(len(text)), "text": text}
 
 
-def file_asset(path: str) -> dict[str, Any]:
-    return {SIG: ASSET_SIG, "hash": "h-file", "path": path}
+def file_asset(path: str, digest: str = "h-file") -> dict[str, Any]:
+    return {SIG: ASSET_SIG, "hash": digest, "path": path}
 
 
 def remote_asset(uri: str) -> dict[str, Any]:
@@ -53,8 +53,8 @@ def asset_archive(assets: dict[str, Any]) -> dict[str, Any]:
     return {SIG: ARCHIVE_SIG, "hash": "h-archive", "assets": assets}
 
 
-def file_archive(path: str) -> dict[str, Any]:
-    return {SIG: ARCHIVE_SIG, "hash": "h-farchive", "path": path}
+def file_archive(path: str, digest: str = "h-farchive") -> dict[str, Any]:
+    return {SIG: ARCHIVE_SIG, "hash": digest, "path": path}
 
 
 def remote_archive(uri: str) -> dict[str, Any]:
