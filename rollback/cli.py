@@ -165,6 +165,9 @@ def rollback_cmd(
     no_rehearse: Annotated[bool, typer.Option(
         "--no-rehearse", help="With --preview: skip the rehearsal under mocks (faster on huge stacks). "
                               "A rollback always rehearses.")] = False,
+    no_engine_check: Annotated[bool, typer.Option(
+        "--no-engine-check", help="With --preview: do not ask the engine for its own plan (a quick look; a "
+                                  "rollback always asks).")] = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -179,12 +182,15 @@ def rollback_cmd(
         _reject_conflicts((as_json and markdown, "--json and --markdown cannot be used together"),
                           (no_rehearse and not preview, "--no-rehearse goes with --preview (a rollback always "
                                                         "rehearses)"),
+                          (no_engine_check and not preview, "--no-engine-check goes with --preview (a rollback "
+                                                            "always asks the engine)"),
                           (preview and write_config, "--write-config writes the stack config file; --preview "
                                                      "changes nothing"))
         ctx = _context(backend, cwd, project, records)
         if preview:
             return _preview(ctx, stack, to, restore_provider_versions=restore_provider_versions,
-                            rehearse=not no_rehearse, as_json=as_json, markdown=markdown)
+                            rehearse=not no_rehearse, as_json=as_json, markdown=markdown,
+                            allow_data_loss=allow_data_loss, engine_check=not no_engine_check)
         return _rollback(ctx, stack, to, yes=yes, as_json=as_json, markdown=markdown, reason=reason, timeout=timeout,
                          allow_data_loss=allow_data_loss, restore_provider_versions=restore_provider_versions,
                          verify=not no_verify, write_config=write_config)
@@ -193,12 +199,14 @@ def rollback_cmd(
 
 
 def _preview(ctx: Any, stack: str, to: str, *, restore_provider_versions: bool, rehearse: bool, as_json: bool,
-             markdown: bool) -> int:
+             markdown: bool, allow_data_loss: bool, engine_check: bool) -> int:
     from rollback import render
-    from rollback.actions.preview import Preview
+    from rollback.actions.rollback import Rollback
 
-    plan = Preview(ctx=ctx, restore_provider_versions=restore_provider_versions, rehearse=rehearse).run(stack, to)
-    _emit(plan.to_dict(), as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+    action = Rollback(ctx=ctx, restore_provider_versions=restore_provider_versions, allow_data_loss=allow_data_loss,
+                      listener=_console(as_json=as_json, markdown=markdown))
+    prepared = action.preview(stack, to, rehearse=rehearse, engine_check=engine_check)
+    _emit(prepared.document, as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
     return 0
 
 

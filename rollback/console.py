@@ -90,6 +90,10 @@ class Console(Listener):
         if not self._silent:
             print(line, file=self.err if self.markdown else self.out, flush=True)
 
+    def progress(self, line: str) -> None:
+        if not self._silent:
+            print(line, file=self.err, flush=True)
+
     def engine_progress(self, total: int) -> Progress:
         stream = None if self._silent else self.err
         tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())

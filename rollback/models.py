@@ -39,6 +39,8 @@ class Outcome(Word):
     """How a rollback or guarded deploy ended (``outcome`` in the JSON contract and the audit record)."""
 
     PENDING = "pending"
+    IN_PROGRESS = "in-progress"   # saved before the engine starts; still so in a record = the run was killed
+    INTERRUPTED = "interrupted"   # stopped by Ctrl-C or SIGTERM (the engine was asked to stop)
     ROLLED_BACK = "rolled-back"
     DEPLOYED = "deployed"
     UNHEALTHY = "unhealthy"

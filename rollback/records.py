@@ -71,6 +71,7 @@ class AuditRecord:
     new_version: int | None = None
     new_version_key: str | None = None
     engine_changes: dict[str, int] = field(default_factory=dict)
+    engine_plan: dict[str, Any] | None = None   # the engine's steps and how they differed from the preview
     health: dict[str, Any] | None = None
     time_to_recover_seconds: float | None = None
     notes: list[str] = field(default_factory=list)

@@ -169,7 +169,11 @@ def test_no_confirmation_refuses_and_changes_nothing(world: Path, how: str, monk
         run(action, "previous")
     assert err.value.exit_code == EXIT_REFUSED
     assert ("--yes" in err.value.message) if how != "declined" else ("not confirmed" in err.value.message)
-    assert engine.calls == []   # asked before the engine is even opened
+    if how == "declined":
+        # The person was shown the engine's own plan before being asked: a preview, never an update.
+        assert [c[0] for c in engine.calls] == ["open", "preview"]
+    else:
+        assert engine.calls == []   # no one to ask: refused before the engine is even opened
     assert snapshot(world / "backend") == before
 
 
@@ -198,7 +202,7 @@ def test_ctrl_c_or_ctrl_d_at_the_prompt_is_not_confirmed(world: Path, key: str, 
     with pytest.raises(Refused) as err:
         action.run("prod", "previous")
     assert err.value.exit_code == EXIT_REFUSED and "not confirmed" in err.value.message
-    assert engine.calls == []
+    assert [c[0] for c in engine.calls] == ["open", "preview"]   # the engine's plan was shown; nothing applied
     assert snapshot(world / "backend") == before
 
 
@@ -318,8 +322,10 @@ def test_unusable_saved_plan_falls_back_to_a_fresh_preview(world: Path) -> None:
     action, out, _ = rollback(world, engine)
     outcome = run(action, "previous")
     assert outcome.outcome is Outcome.ROLLED_BACK
-    assert [c[0] for c in engine.calls] == ["open", "preview", "preview", "up", "preview"]
-    assert engine.calls[3][1]["plan"] is False
+    # pulumi#16412: `up --plan` cannot read the plan (nothing applied); a fresh preview, held against ours
+    # again, then `up` without the plan, then the convergence preview
+    assert [c[0] for c in engine.calls] == ["open", "preview", "up", "preview", "up", "preview"]
+    assert engine.calls[2][1]["plan"] is True and engine.calls[4][1]["plan"] is False
     assert "falling back to a fresh preview" in out.getvalue()
     assert any("fell back to a fresh preview" in n for n in outcome.record.notes)
 

@@ -12,7 +12,7 @@ from tests.paths import EXAMPLES
 from tests.support.backends import cli
 
 PREVIEW_KEYS = {"stack", "project", "backend", "from_version", "to_version", "target", "skipped", "changes",
-                "summary", "warnings", "rehearsal", "cannot_restore", "provider_versions"}
+                "summary", "warnings", "rehearsal", "cannot_restore", "provider_versions", "refusals", "engine"}
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
                 "resource_changes", "has_checkpoint"}
 CHANGE_KEYS = {"urn", "type", "op", "properties", "data_bearing", "protected"}
@@ -41,6 +41,8 @@ def test_preview_json_keys(example: Path) -> None:
     assert {"workloads", "lines", "data_loss"} <= set(doc["summary"])
     assert set(doc["rehearsal"]) == {"ok", "resources", "mismatches"}
     assert all({"package", "target", "used"} <= set(v) for v in doc["provider_versions"])
+    assert doc["refusals"] == []
+    assert {"ran", "steps", "disagreements", "not_restored"} <= set(doc["engine"])
 
 
 def test_refused_rollback_json_keys(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,6 +58,9 @@ class Listener:
     def say(self, line: str) -> None:
         """A step of the story worth reading now (a fallback taken, a file written, a rollback started)."""
 
+    def progress(self, line: str) -> None:
+        """A long step starting (the engine's preview, say): for a person at a terminal, never in the output."""
+
     def engine_progress(self, total: int) -> Progress:
         """The engine event sink for an update of about ``total`` resources (it also keeps failed steps)."""
         return Progress(total=total)

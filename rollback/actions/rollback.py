@@ -1,26 +1,28 @@
-"""`infra-rollback STACK --to TARGET`: the rollback itself, as three steps that return what they did.
+"""`infra-rollback STACK --to TARGET`: the rollback itself, as steps that return what they did.
 
-1. :meth:`Rollback.prepare`  read the current state and the target (:class:`~rollback.actions.preview.Preview`),
-                             rehearse the replay under mocks, and run the guards: data loss, protected
-                             deletes, locks, pending operations, a failed rehearsal, checkpoint features a
-                             replay cannot reproduce. Changes nothing; returns a :class:`Prepared`.
-2. :meth:`Rollback.perform`  after the confirmation: through the engine, a saved-plan preview, ``up`` with
-                             that plan, a convergence preview. Fills the audit record as it goes.
-3. :meth:`Rollback.record`   save the audit record; the version the rollback left is marked bad;
-                             ``--write-config``.
+1. :meth:`Rollback.prepare`      read the current state and the target (:class:`~rollback.actions.preview.Preview`),
+                                 rehearse the replay under mocks, and run our guards: data loss, protected
+                                 deletes, locks, pending operations, a failed rehearsal, checkpoint features a
+                                 replay cannot reproduce. Changes nothing; returns a :class:`Prepared`.
+2. :meth:`Rollback.check_engine` the engine previews the replay and saves its plan; its steps are held against
+                                 our diff (:mod:`rollback.enginecheck`): a destructive surprise, or a
+                                 data-bearing or protected resource it would destroy, refuses; what it changes
+                                 less than predicted is shown as not restored. The engine's plan decides.
+3. :meth:`Rollback.perform`      after the confirmation: the stack must be byte for byte what was read (else
+                                 another update landed: refused, preview again), then ``up`` with the saved plan,
+                                 then a convergence preview. An "in progress" audit record is saved first.
+4. :meth:`Rollback.record`       complete the audit record; the version the rollback left is marked bad;
+                                 ``--write-config``.
 
-:meth:`Rollback.run` tells the story: prepare, show the preview, refuse (exit 3, nothing changed) or
-stop when there is nothing to do, confirm, perform, verify the health gates (unhealthy: exit 1), record.
-It returns a :class:`RollbackOutcome` (the JSON contract's document, the outcome, the record, and the
+:meth:`Rollback.run` tells the story: prepare, check with the engine, show the preview, refuse (exit 3, nothing
+changed) or stop when there is nothing to do, confirm, perform, verify the health gates (unhealthy: exit 1),
+record. It returns a :class:`RollbackOutcome` (the JSON contract's document, the outcome, the record, and the
 error that decides the exit code); failures that leave nothing to report are raised.
-
-Seams for what comes next: a check of the engine's own plan against our diff fits between
-:meth:`~Rollback.prepare` and :meth:`~Rollback.perform` (it can add refusals to the :class:`Prepared`), and
-an audit record saved as pending before the engine starts fits in :meth:`Rollback.start_record`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,14 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from rollback.actions.context import Context
+from rollback.actions.engineplan import engine_preview, stack_spec
 from rollback.actions.hooks import QUIET, YES, Confirm, Listener, confirmed
 from rollback.actions.preview import Plan, Preview
-from rollback.engine import Engine, EngineStack, StackSpec
+from rollback.engine import Engine, EngineStack
+from rollback.enginecheck import EngineCheck, dedupe
 from rollback.errors import OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 from rollback.replay.program import inline_program
-from rollback.stackconfig import StackConfigFile, hidden_keys, reveal_hidden, stack_config_path
 
 # Checkpoint features (state version 4) a replay reproduces; the others record engine behaviour (hooks,
 # views, taint, replaceWith, parameterized providers, byte strings) that re-registering inputs cannot.
@@ -80,13 +83,21 @@ class Prepared:
     plan: Plan
     document: dict[str, Any]              # the preview (JSON contract), guard notes among its warnings
     refusals: list[str] = field(default_factory=list)
+    engine: EngineCheck | None = None     # the engine's own plan against ours (check_engine)
+    stack: EngineStack | None = None      # the engine's stack, opened by check_engine
+    plan_path: str | None = None          # the engine's saved plan, applied by perform
+    notes: list[str] = field(default_factory=list)   # for the audit record (settings chosen for the engine)
+
+    def refuse(self, reasons: list[str]) -> None:
+        self.refusals = dedupe(self.refusals + reasons)
+        self.document["refusals"] = list(self.refusals)
 
     @property
     def nothing_to_do(self) -> bool:
         return not self.plan.diff.changes
 
     @property
-    def stack(self) -> str:
+    def stack_name(self) -> str:
         return self.plan.history.ref.name
 
     @property
@@ -136,48 +147,127 @@ class Rollback:
     # -- the story ----------------------------------------------------------------------------
     def run(self, stack: str, target: str) -> RollbackOutcome:
         prepared = self.prepare(stack, target)
-        self.listener.preview(prepared.document)
         if prepared.refusals:
-            return RollbackOutcome(Outcome.REFUSED, prepared, refused=prepared.refusals, error=Refused(
-                "rollback refused: " + "; ".join(prepared.refusals), reasons=prepared.refusals))
+            return self._refused(prepared)
         if prepared.nothing_to_do:
+            self.listener.preview(prepared.document)
             return RollbackOutcome(Outcome.NOTHING_TO_DO, prepared)
         refusal = self.confirm.unavailable("roll back")   # before the engine check: CI learns what to fix first
         if refusal is not None:
+            self.listener.preview(prepared.document)
             return RollbackOutcome(Outcome.REFUSED, prepared, refused=[refusal.message], error=refusal)
         engine = self._engine()
-        plan = prepared.plan
-        from_v = plan.current_version
-        if not self.confirm(f"Roll {prepared.stack} back to v{prepared.to_version}"
-                            f"{f' (from v{from_v})' if from_v else ''}? This applies the changes above"):
-            raise Refused("rollback not confirmed: nothing was changed")
+        with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
+            self.check_engine(prepared, engine, plan_path=str(Path(tmp) / "plan.json"))
+            if prepared.refusals:
+                return self._refused(prepared)
+            self.listener.preview(prepared.document)
+            from_v = prepared.plan.current_version
+            if not self.confirm(f"Roll {prepared.stack_name} back to v{prepared.to_version}"
+                                f"{f' (from v{from_v})' if from_v else ''}? This applies the changes above"):
+                raise Refused("rollback not confirmed: nothing was changed")
+            return self._apply(prepared)
+
+    def _refused(self, prepared: Prepared) -> RollbackOutcome:
+        self.listener.preview(prepared.document)
+        return RollbackOutcome(Outcome.REFUSED, prepared, refused=prepared.refusals, error=Refused(
+            "rollback refused: " + "; ".join(prepared.refusals), reasons=prepared.refusals))
+
+    def _apply(self, prepared: Prepared) -> RollbackOutcome:
+        self._refuse_if_changed(prepared.plan)   # before anything is written
         record = self.start_record(prepared)
         started = time.monotonic()
         try:
-            self.perform(prepared, engine, record)
+            self.perform(prepared, record)
+        except KeyboardInterrupt:
+            record.outcome = Outcome.INTERRUPTED
+            record.timings["interrupted_at"] = iso(utc_now())
+            record.notes.append("interrupted: the engine was asked to stop")
+            self._save_quietly(prepared, record)
+            raise
         except RollbackError as exc:
-            if not record.timings.get("apply_started_at"):
-                raise  # the engine changed nothing: leave the backend exactly as it was
-            record.outcome = Outcome.FAILED if record.outcome is Outcome.PENDING else record.outcome
+            if not record.timings.get("apply_started_at"):   # the engine changed nothing
+                record.outcome = Outcome.REFUSED if isinstance(exc, Refused) else Outcome.FAILED
+                record.notes += [exc.message, "nothing was applied"]
+                self._save_quietly(prepared, record)
+                raise
+            if record.outcome in (Outcome.PENDING, Outcome.IN_PROGRESS):
+                record.outcome = Outcome.FAILED
             record.notes.append(exc.message)
             record.timings["failed_at"] = iso(utc_now())
             self.record(prepared, record, mark_bad=False)
             return RollbackOutcome(Outcome.FAILED, prepared, record, error=exc)
         error = self._verify(prepared, record, since=self.recovery_started or started)
-        if record.outcome is Outcome.PENDING:
+        if record.outcome in (Outcome.PENDING, Outcome.IN_PROGRESS):
             record.outcome = Outcome.ROLLED_BACK
         self.record(prepared, record, mark_bad=True)
         return RollbackOutcome(record.outcome, prepared, record, error=error)
 
-    def prepare(self, stack: str, target: str) -> Prepared:
-        """Preview, rehearsal and guards; changes nothing."""
+    def prepare(self, stack: str, target: str, *, for_apply: bool = True, rehearse: bool = True) -> Prepared:
+        """Preview, rehearsal and our guards; changes nothing. ``for_apply=False`` (``--preview``): a target whose
+        secrets cannot be decrypted is shown without its rehearsal instead of refused."""
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
-                       rehearse=True, for_apply=True).run(stack, target)
+                       rehearse=rehearse, for_apply=for_apply).run(stack, target)
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
         document = plan.to_dict()
         document["warnings"] = document["warnings"] + notes
-        return Prepared(plan, document, reasons)
+        document["engine"] = EngineCheck.did_not_run("the engine was not asked: refused or nothing to do before "
+                                                     "that").to_dict()
+        prepared = Prepared(plan, document)
+        prepared.refuse(reasons)
+        return prepared
 
+    def preview(self, stack: str, target: str, *, rehearse: bool = True, engine_check: bool = True) -> Prepared:
+        """``--preview``: everything a rollback would check before asking, applying nothing. Every guard is
+        evaluated (``refusals``: what would refuse it), and the engine previews the replay when it can."""
+        prepared = self.prepare(stack, target, for_apply=False, rehearse=rehearse)
+        why = self._engine_unavailable(prepared, rehearse=rehearse, engine_check=engine_check)
+        if why:
+            prepared.document["engine"] = EngineCheck.did_not_run(why).to_dict()
+            return prepared
+        try:
+            self.check_engine(prepared, self._engine(), plan_path=None)
+        except RollbackError as exc:   # the preview still stands; say why the engine's check is missing
+            prepared.document["engine"] = EngineCheck.did_not_run(f"the engine's preview failed: {exc.message}").to_dict()
+        return prepared
+
+    def _engine_unavailable(self, prepared: Prepared, *, rehearse: bool, engine_check: bool) -> str:
+        """Why the engine cannot check this preview ('' when it can)."""
+        if not engine_check:
+            return "not asked (--no-engine-check)"
+        if not rehearse:
+            return "not asked (--no-rehearse)"
+        if prepared.nothing_to_do:
+            return "nothing to roll back"
+        if prepared.plan.replay is None:
+            return "the target's secrets cannot be decrypted here; applying needs them"
+        if self.engine is None:
+            from rollback.engine import cli_available
+
+            if not cli_available():
+                return "no `pulumi` CLI on PATH; applying needs it (https://www.pulumi.com/docs/install/)"
+        return ""
+
+    def check_engine(self, prepared: Prepared, engine: Engine, *, plan_path: str | None) -> EngineCheck:
+        """Open the stack with the replay and let the engine preview it, saving its plan at ``plan_path``; its
+        steps against our diff go into the document (``engine``) and its refusals into ``prepared``."""
+        plan = prepared.plan
+        self.listener.progress(f"asking the engine for its plan of the rollback of {prepared.stack_name} "
+                               f"(pulumi preview) ...")
+        spec = stack_spec(plan, self.ctx.cwd, self.ctx.passphrase, prepared.notes)
+        prepared.stack = engine.open(spec, inline_program(plan.replay) if plan.replay is not None else None)
+        prepared.plan_path = plan_path
+        try:
+            result = engine_preview(plan, prepared.stack, plan_path=plan_path, allow_data_loss=self.allow_data_loss)
+        except PlanUnsupported as exc:   # the engine cannot save this plan: `up` will run from a fresh preview
+            prepared.notes.append(f"the engine could not save its plan ({exc.message}); the update runs after a "
+                                  f"fresh preview")
+            prepared.plan_path = None
+            result = engine_preview(plan, prepared.stack, plan_path=None, allow_data_loss=self.allow_data_loss)
+        prepared.engine = result
+        prepared.document["engine"] = result.to_dict()
+        prepared.refuse(result.refusals)
+        return result
     def _engine(self) -> Engine:
         if self.engine is not None:
             return self.engine
@@ -189,31 +279,47 @@ class Rollback:
         return AutomationEngine()
 
     def start_record(self, prepared: Prepared) -> AuditRecord:
-        """The audit record of this rollback, decided now (saved by :meth:`record`)."""
+        """The audit record of this rollback, decided now, saved "in progress" before the engine starts (a
+        killed rollback leaves this trace) and completed by :meth:`record`."""
         d = prepared.document
-        record = AuditRecord(kind="rollback", stack=prepared.stack, project=prepared.plan.history.ref.project,
+        record = AuditRecord(kind="rollback", stack=prepared.stack_name, project=prepared.plan.history.ref.project,
                              from_version=prepared.plan.current_version, to_version=prepared.to_version,
                              reason=self.reason, actor=actor(), decided_at=iso(utc_now()) or "",
                              summary={"changes": _op_counts(prepared), "lines": d["summary"].get("lines", []),
                                       "data_loss": d["summary"].get("data_loss", [])})
         record.timings["decided_at"] = record.decided_at
+        record.notes += prepared.notes
+        if prepared.engine is not None:
+            record.notes += [f"not restored: {line}" for line in prepared.engine.not_restored]
+            record.engine_plan = {"steps": prepared.engine.steps, "disagreements": prepared.engine.disagreements,
+                                  "not_restored": prepared.engine.not_restored}
+        record.outcome = Outcome.IN_PROGRESS
+        Records(prepared.plan.history.backend, prepared.plan.history.ref).save(record)
         return record
 
+    def _save_quietly(self, prepared: Prepared, record: AuditRecord) -> None:
+        try:
+            Records(prepared.plan.history.backend, prepared.plan.history.ref).save(record)
+        except Exception:   # interrupted: the one line about the interruption matters more
+            pass
+
     # -- perform: through the engine ----------------------------------------------------------
-    def perform(self, prepared: Prepared, engine: Engine, record: AuditRecord) -> None:
-        """Apply the target through the engine: saved-plan preview, ``up`` with that plan (a fresh preview,
-        confirmed again, when the engine cannot use it), convergence. Fills ``record`` as it goes."""
+    def perform(self, prepared: Prepared, record: AuditRecord) -> None:
+        """Apply the target through the engine: the stack must still be what was read, then ``up`` with the saved
+        plan (a fresh preview, confirmed again, when the engine cannot use it), convergence. Fills ``record``."""
         plan = prepared.plan
+        stack = prepared.stack
+        if stack is None:
+            raise OperationFailed("internal: the engine's plan was not made before applying")
         started = time.monotonic()
-        before = len(plan.history.backend.history(plan.history.ref))
-        stack = engine.open(self._spec(plan, record), inline_program(plan.replay) if plan.replay is not None else None)
+        before = plan.history.count
         total = max(1, len(plan.target.live_resources()))
-        with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
-            try:
-                record.engine_changes = self._up_with_saved_plan(stack, str(Path(tmp) / "plan.json"), total,
-                                                                 record, self._message(plan))
-            except PlanUnsupported as exc:
-                record.engine_changes = self._up_after_fresh_preview(stack, exc, total, record, self._message(plan))
+        try:
+            record.engine_changes = self._up(stack, total, record, plan_path=prepared.plan_path,
+                                             message=self._message(plan))
+        except PlanUnsupported as exc:
+            record.timings.pop("apply_started_at", None)   # the engine could not read the plan: nothing applied
+            record.engine_changes = self._up_after_fresh_preview(prepared, exc, total, record, self._message(plan))
         record.timings["applied_at"] = iso(utc_now())
         after = plan.history.backend.history(plan.history.ref)
         if len(after) > before:
@@ -228,6 +334,28 @@ class Rollback:
             raise OperationFailed(f"rolled back, but the stack has not converged: {exc.message}") from exc
         record.timings["applied_seconds"] = round(time.monotonic() - started, 3)
 
+    def _refuse_if_changed(self, plan: Plan) -> None:
+        """Another update since our read (a hotfix, a deploy): what was previewed and confirmed is not what the
+        engine would change. Refuse before applying; say which version, by whom, when."""
+        history = plan.history
+        try:
+            now = history.backend.read_current(history.ref)
+            from rollback.state.codec import decompress
+
+            now = decompress(now, source=history.backend.describe(history.ref))
+        except RollbackError as exc:
+            raise Refused(f"the stack could not be read again before applying ({exc.message}): preview again") from exc
+        if hashlib.sha256(now).digest() == hashlib.sha256(history.current_bytes()).digest():
+            return
+        entries = history.backend.history(history.ref)
+        who = "an operation that recorded no history (a `pulumi stack import` or `pulumi state` edit?)"
+        if len(entries) > history.count:
+            info = history.backend.update_info(history.ref, entries[-1])
+            env = info.get("environment") or {}
+            by = env.get("git.author") or env.get("git.committer") or env.get("ci.system") or env.get("exec.kind") or "?"
+            when = iso(_from_unix(info.get("startTime"))) or "?"
+            who = f"v{len(entries)}: {info.get('kind') or 'update'} by {by} at {when}"
+        raise Refused(f"the stack changed since the preview ({who}): nothing was applied; preview again")
     def _message(self, plan: Plan) -> str:
         message = f"infra-rollback: roll back to v{plan.resolution.target.number}" + (
             f" (from v{plan.current_version})" if plan.current_version else "")
@@ -246,46 +374,23 @@ class Rollback:
         finally:
             progress.finish()
 
-    def _up_with_saved_plan(self, stack: EngineStack, plan_path: str, total: int, record: AuditRecord,
-                            message: str) -> dict[str, int]:
-        stack.preview(plan_path=plan_path)
-        return self._up(stack, total, record, plan_path=plan_path, message=message)
-
-    def _up_after_fresh_preview(self, stack: EngineStack, exc: PlanUnsupported, total: int, record: AuditRecord,
+    def _up_after_fresh_preview(self, prepared: Prepared, exc: PlanUnsupported, total: int, record: AuditRecord,
                                 message: str) -> dict[str, int]:
+        """pulumi#16412: ``up`` could not read the saved plan. The engine previews again (no plan); that preview
+        is held against ours like the first, and a person confirms it again."""
+        stack = prepared.stack
+        assert stack is not None
         record.notes.append(f"saved plan unusable ({exc.message}); fell back to a fresh preview")
         self.listener.say(f"note: {exc.message}; falling back to a fresh preview")
-        summary = stack.preview()
-        self.listener.say("fresh preview: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
+        again = engine_preview(prepared.plan, stack, plan_path=None, allow_data_loss=self.allow_data_loss)
+        if again.refusals:
+            raise Refused("rollback refused after the fresh preview: " + "; ".join(again.refusals),
+                          reasons=again.refusals) from exc
+        for line in again.disagreements:
+            self.listener.say(f"fresh preview: {line}")
         if not confirmed(self.confirm, "roll back", "Apply the fresh preview?"):
             raise Refused("rollback not confirmed after the fresh preview: nothing was applied") from exc
         return self._up(stack, total, record, message=message)
-
-    def _config(self, plan: Plan, record: AuditRecord) -> dict[str, Any]:
-        """The target's recorded config. Pulumi Cloud's history hides secure values (``[secret]``): those
-        come from the stack config file in --cwd when it has them, else they are left as they are now."""
-        recorded = plan.resolution.target.config
-        if not hidden_keys(recorded):
-            return dict(recorded)
-        file = StackConfigFile.find(self.ctx.cwd, plan.history.ref.name)
-        config, missing = reveal_hidden(recorded, file.config if file else {})
-        path = file.path if file else stack_config_path(self.ctx.cwd, plan.history.ref.name)
-        record.notes += [f"secret config {key} is not in the backend's history and not in {path}: left as the stack "
-                         f"has it now" for key in missing]
-        return config
-
-    def _spec(self, plan: Plan, record: AuditRecord) -> StackSpec:
-        provider = plan.current.secrets_provider or {}
-        state = provider.get("state") or {}
-        kind = provider.get("type")
-        return StackSpec(
-            backend_url=plan.history.backend.url, project=plan.history.ref.project, stack=plan.history.ref.name,
-            config=self._config(plan, record),
-            qualified_name=plan.history.backend.qualified_name(plan.history.ref),
-            secrets_provider=state.get("url") if kind == "cloud" else (kind or None),
-            encryption_salt=state.get("salt") if kind == "passphrase" else None,
-            encrypted_key=state.get("encryptedkey") if kind == "cloud" else None,
-        )
 
     # -- verify -------------------------------------------------------------------------------
     def _verify(self, prepared: Prepared, record: AuditRecord, *, since: float) -> RollbackError | None:
@@ -311,10 +416,10 @@ class Rollback:
         failed = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") != "healthy"]
         if health.get("verdict") == "unknown":   # no gate could reach its target: no verdict either way
             record.outcome = Outcome.UNVERIFIED
-            return OperationFailed(f"rolled back {prepared.stack} to v{prepared.to_version}, but it could not be "
+            return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but it could not be "
                                    f"verified (gates not reached): {', '.join(failed)}")
         record.outcome = Outcome.UNHEALTHY
-        return OperationFailed(f"rolled back {prepared.stack} to v{prepared.to_version}, but it is not healthy: "
+        return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but it is not healthy: "
                                f"{', '.join(failed) or 'health gates failed'}")
 
     # -- record -------------------------------------------------------------------------------
@@ -342,6 +447,14 @@ class Rollback:
             record.notes.append(note)
             self.listener.say(note)
             Records(plan.history.backend, plan.history.ref).save(record)
+
+
+def _from_unix(value: Any) -> Any:
+    import datetime as _dt
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+    return None
 
 
 def _op_counts(prepared: Prepared) -> dict[str, int]:

@@ -20,8 +20,6 @@ from tests.engine.world import EngineWorld
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: the replay does not send the current resource's URN as an alias, "
-                   "so the engine creates the old name and deletes the new one")
 def test_a_rename_with_aliases_is_undone_in_place(tmp_path: Path, engine_bin_dir: Path) -> None:
     world = EngineWorld(tmp_path, engine_bin_dir, project="story")
     log = str(tmp_path / "provider.log")
@@ -47,7 +45,6 @@ def test_a_rename_with_aliases_is_undone_in_place(tmp_path: Path, engine_bin_dir
     assert worker["id"] == next(r for u, r in before.items() if u.endswith("::worker"))["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: the preview does not run the engine's own plan yet")
 def test_a_provider_config_change_is_what_the_preview_said(tmp_path: Path, engine_bin_dir: Path) -> None:
     """The bad release moved the Kubernetes provider's render folder: the provider's own DiffConfig decides
     whether going back replaces it and what is under it; the preview shows the engine's decision."""
@@ -68,19 +65,18 @@ def test_a_provider_config_change_is_what_the_preview_said(tmp_path: Path, engin
     world.up(release("rendered-b", "debug"), message="v2: new render folder")
     preview = world.cli_json("prod", "--to", "previous", "--preview")
     engine = preview["engine"]
-    assert engine["ran"] is True
-    predicted = {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in engine["steps"]}
+    assert engine["ran"] is True and engine["disagreements"] == [] and preview["refusals"] == []
+    steps = {s["urn"].rsplit("::", 1)[-1]: (s["op"], s["predicted_op"]) for s in engine["steps"]}
+    # The provider's own DiffConfig replaces it (renderYamlToDirectory), and every resource under it: predicted.
+    assert steps == {"render": ("replace", "replace"), "settings": ("replace", "replace")}
     result = world.cli("prod", "--to", "previous", "--yes", "--no-verify", "--json")
+    assert result.returncode == 0, result.stderr
     done = json.loads(result.stdout)
-    if engine["disagreements"]:
-        assert result.returncode == 3, result.stderr
-    else:
-        assert result.returncode == 0, result.stderr
-        assert {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in done["engine"]["steps"]} == predicted
-        assert (tmp_path / "rendered-a").is_dir()
+    assert {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in done["engine"]["steps"]} == {
+        "render": "replace", "settings": "replace"}
+    assert (tmp_path / "rendered-a").is_dir()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a FileAsset whose file changed is re-sent with the new content")
 def test_a_file_asset_that_changed_since_the_target_is_refused(tmp_path: Path, engine_bin_dir: Path) -> None:
     world = EngineWorld(tmp_path, engine_bin_dir, project="story")
     bundle = tmp_path / "model.bin"

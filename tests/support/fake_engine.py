@@ -11,10 +11,26 @@ another resource's outputs (``task_definition.arn``) sees what the real run woul
 and top-level scalar outputs for a resource that stays or is updated, a new id (and, where the old one
 had an ``arn``, a new ``arn``: an ECS task definition's next revision) for one that is replaced or created.
 
+Like the engine (checked against the real one in tests/engine: where they disagreed, the double was fixed):
+
+* previews and updates report their steps as engine events (``resourcePreEvent`` metadata: op, URN, type,
+  the keys that force a replacement), a replacement as ``create-replacement``, ``replace``, ``delete-replaced``;
+* a registration whose URN has no state is looked up by its aliases (URNs, or specs filled in from the
+  registration); the state found moves to the new URN (same id) and is not deleted;
+* a Kubernetes provider whose ``renderYamlToDirectory`` (or cluster) changes is replaced, and so is every
+  resource it manages (the replacement keys are ``["provider"]``); a ConfigMap or Secret whose data changes is
+  replaced (pulumi-kubernetes' immutable-data rule);
+* in a preview, a resource that will be created or replaced answers the program with an unknown id and
+  unknown outputs;
+* a plan that ``up`` cannot read fails with the engine's own text (pulumi#16412), through
+  :func:`rollback.engine.translate`.
+
 Error switches (Helm's fakes have ``UpdateError``/``WaitError``) let tests make each step fail:
 ``fail_preview``, ``fail_up`` (after ``fail_up_after`` resources, leaving partial state as a real
-failed update does), ``plan_unsupported`` (the saved plan cannot be used, pulumi#16412),
-``not_converged`` and ``concurrent``. ``calls`` records what it was asked to do.
+failed update does), ``plan_unsupported`` (``up`` cannot read the saved plan, pulumi#16412),
+``not_converged``, ``concurrent`` (the lock is held) and ``concurrent_writer`` (another update lands:
+``before_preview`` or ``after_preview`` of the preview that saves a plan). ``calls`` records what it was
+asked to do.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback.engine import StackSpec
-from rollback.errors import ConcurrentUpdate, OperationFailed, PlanUnsupported
+from rollback.errors import ConcurrentUpdate, OperationFailed
 from rollback.state.values import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SIG, UNKNOWN_VALUE
 from statekit.pulumi_writer import (
     DiyBackend,
@@ -45,6 +61,12 @@ from statekit.pulumi_writer import (
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 REPLACE_ON_CHANGE = {"aws:ecs/taskDefinition:TaskDefinition"}  # immutable: a change is a new revision
+# pulumi-kubernetes replaces a ConfigMap or Secret whose data changes (unless the provider makes them mutable)
+REPLACE_ON_KEYS = {"kubernetes:core/v1:ConfigMap": ("data", "binaryData"),
+                   "kubernetes:core/v1:Secret": ("data", "stringData")}
+# Provider config keys whose change makes the provider's DiffConfig answer "replace" (the real Kubernetes
+# provider, seen in tests/engine: renderYamlToDirectory replaces; namespace only updates).
+PROVIDER_REPLACE_KEYS = {"kubernetes": ("renderYamlToDirectory", "cluster", "context")}
 
 
 def plain(value: Any) -> Any:
@@ -115,11 +137,21 @@ def _unsecret(value: Any) -> Any:
     return out.value if isinstance(out, PendingSecret) else out
 
 
-def _event(kind: str, op: str, urn: str, type_: str) -> Any:
+def _event(kind: str, op: str, urn: str, type_: str, keys: tuple[str, ...] = ()) -> Any:
     from pulumi.automation.events import EngineEvent
 
-    meta = {"op": op, "urn": urn, "type": type_, "provider": ""}
+    meta: dict[str, Any] = {"op": op, "urn": urn, "type": type_, "provider": ""}
+    if keys:
+        meta["keys"] = list(keys)
     return EngineEvent.from_json({"sequence": 1, "timestamp": 0, kind: {"metadata": meta}})
+
+
+def step_events(op: str, urn: str, type_: str, keys: tuple[str, ...] = ()) -> list[Any]:
+    """The engine's pre-events of one resource's step (a replacement is three steps)."""
+    if op == "replace":
+        return [_event("resourcePreEvent", o, urn, type_, keys) for o in ("create-replacement", "replace")] + \
+            [_event("resourcePreEvent", "delete-replaced", urn, type_)]
+    return [_event("resourcePreEvent", op, urn, type_, keys)]
 
 
 @dataclass
@@ -132,6 +164,8 @@ class FakeEngine:
     plan_unsupported: bool = False
     not_converged: bool = False
     concurrent: bool = False
+    concurrent_writer: Callable[[], None] | None = None   # another update landing, once
+    concurrent_at: str = "after_preview"                  # or "before_preview" (of the preview saving a plan)
     seed: int = 7
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     now: int = 1_800_000_000   # unix seconds of the next operation; every update moves it on an hour
@@ -158,6 +192,8 @@ class Planned:
     ops: dict[str, str]
     deletes: list[str]
     answers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # urn -> (id, outputs)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)               # urn -> replacement keys
+    olds: dict[str, str] = field(default_factory=dict)                           # urn -> URN of its state
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -189,14 +225,24 @@ class FakeStack:
             return SecretEncrypter.resume(self.engine.passphrase, salt, rng=rng)
         return SecretEncrypter.create(self.engine.passphrase, rng=rng)
 
-    def _op(self, reg: Any, old: Mapping[str, Any] | None, enc: SecretEncrypter) -> str:
+    def _op(self, reg: Any, old: Mapping[str, Any] | None, enc: SecretEncrypter,
+            replaced_providers: Mapping[str, tuple[str, ...]] | None = None) -> tuple[str, tuple[str, ...]]:
+        """(op, replacement keys) of one registration against the state it found."""
         if old is None:
-            return "create"
+            return "create", ()
+        if reg.provider and replaced_providers and reg.provider.rsplit("::", 1)[0] in replaced_providers:
+            return "replace", ("provider",)
         new_inputs = comparable(provider_check(plain(reg.inputs), old.get("inputs") or {}), enc.reveal)
         old_inputs = comparable(old.get("inputs") or {}, enc.reveal)
         if new_inputs == old_inputs:
-            return "same"
-        return "replace" if reg.type in REPLACE_ON_CHANGE else "update"
+            return "same", ()
+        changed = tuple(sorted(k for k in set(new_inputs) | set(old_inputs) if new_inputs.get(k) != old_inputs.get(k)))
+        if reg.type in REPLACE_ON_CHANGE:
+            return "replace", changed
+        forcing = tuple(k for k in REPLACE_ON_KEYS.get(reg.type, ()) if k in changed)
+        if reg.type.startswith("pulumi:providers:"):
+            forcing = tuple(k for k in PROVIDER_REPLACE_KEYS.get(reg.type.rsplit(":", 1)[-1], ()) if k in changed)
+        return ("replace", forcing) if forcing else ("update", ())
 
     def _outcome(self, reg: Any, old: Mapping[str, Any] | None, op: str) -> tuple[str, dict[str, Any]]:
         """(id, outputs) of a custom resource after this operation."""
@@ -209,19 +255,44 @@ class FakeStack:
         rid = reg.id or f"{reg.name}-{uuid.UUID(int=random.Random(reg.urn + str(self.engine.now)).getrandbits(128)).hex[:8]}"
         return rid, renewed_outputs(old.get("outputs") or {}, inputs, rid)
 
-    def _run(self) -> Planned:
+    def _run(self, *, preview: bool = False) -> Planned:
         from rollback.replay.mocks import recording_monitor, run_under_mocks
 
         current = self._current()
         enc = self._encrypter(current)
         live = {r["urn"]: r for r in current.get("resources") or [] if not r.get("delete")}
         answers: dict[str, tuple[str, dict[str, Any]]] = {}
+        olds: dict[str, str] = {}                        # registered URN -> URN of the state it takes over
+        ops: dict[str, tuple[str, tuple[str, ...]]] = {}
+        replaced_providers: dict[str, tuple[str, ...]] = {}
+
+        def state_of(reg: Any) -> Mapping[str, Any] | None:
+            """The engine's lookup: by URN, then by the registration's aliases (a read takes none)."""
+            if reg.urn in live:
+                olds[reg.urn] = reg.urn
+                return live[reg.urn]
+            if reg.op != "read":
+                for alias in reg.aliases:
+                    if alias in live and alias not in olds.values():
+                        olds[reg.urn] = alias
+                        return live[alias]
+            return None
+
+        def decide(reg: Any) -> tuple[str, tuple[str, ...]]:
+            if reg.urn not in ops:
+                ops[reg.urn] = self._op(reg, state_of(reg), enc, replaced_providers)
+                if reg.type.startswith("pulumi:providers:") and ops[reg.urn][0] == "replace":
+                    replaced_providers[reg.urn] = ops[reg.urn][1]
+            return ops[reg.urn]
 
         def respond(reg: Any) -> tuple[str, dict[str, Any]] | None:
+            op, _keys = decide(reg)
             if reg.op == "read" or reg.type.startswith("pulumi:providers:"):
                 return None
-            old = live.get(reg.urn)
-            rid, outputs = answers[reg.urn] = self._outcome(reg, old, self._op(reg, old, enc))
+            old = live.get(olds.get(reg.urn, reg.urn))
+            rid, outputs = answers[reg.urn] = self._outcome(reg, old, op)
+            if preview and op in ("create", "replace"):   # known only once the provider has made it
+                return UNKNOWN_VALUE, {k: UNKNOWN_VALUE for k in scalar_outputs(outputs)}
             return rid, scalar_outputs(outputs)
 
         monitor = recording_monitor(project=self.spec.project, stack=self.spec.stack, respond=respond)
@@ -229,16 +300,16 @@ class FakeStack:
                               timeout=120)
         if run.timed_out or run.error is not None:
             raise OperationFailed(f"preview failed: the program failed: {run.error!r}")
-        ops: dict[str, str] = {}
         for reg in monitor.registrations:
-            if reg.type == STACK_TYPE and not reg.parent:
-                continue
-            ops[reg.urn] = self._op(reg, live.get(reg.urn), enc)
+            if not (reg.type == STACK_TYPE and not reg.parent):
+                decide(reg)
+        taken = set(olds.values())
         registered = {reg.urn for reg in monitor.registrations}
         default_providers = {self._default_provider_urn(reg) for reg in monitor.registrations if reg.version}
-        deletes = [u for u, r in live.items() if u not in registered and r["type"] != STACK_TYPE
+        deletes = [u for u, r in live.items() if u not in registered and u not in taken and r["type"] != STACK_TYPE
                    and u not in default_providers]
-        return Planned(list(monitor.registrations), dict(monitor.outputs), ops, deletes, answers)
+        return Planned(list(monitor.registrations), dict(monitor.outputs), {u: op for u, (op, _) in ops.items()},
+                       deletes, answers, keys={u: k for u, (op, k) in ops.items() if k}, olds=olds)
 
     def _default_provider_urn(self, reg: Any) -> str:
         pkg = reg.type.split(":", 1)[0]
@@ -246,23 +317,54 @@ class FakeStack:
                 f"default_{reg.version.replace('.', '_')}")
 
     # -- Engine protocol ---------------------------------------------------------------------
+    def _events(self, planned: Planned, live_types: Mapping[str, str], on_event: Any) -> None:
+        if on_event is None:
+            return
+        for reg in planned.registrations:
+            if reg.type == STACK_TYPE and not reg.parent:
+                on_event(_event("resourcePreEvent", "same", reg.urn, reg.type))
+                continue
+            for event in step_events(planned.ops[reg.urn], reg.urn, reg.type, planned.keys.get(reg.urn, ())):
+                on_event(event)
+        for urn in planned.deletes:
+            on_event(_event("resourcePreEvent", "delete", urn, live_types.get(urn, "")))
+
+    def _live_types(self) -> dict[str, str]:
+        return {r["urn"]: r["type"] for r in self._current().get("resources") or [] if not r.get("delete")}
+
     def preview(self, *, plan_path: str | None = None, on_event: Any = None,
                 expect_no_changes: bool = False) -> dict[str, int]:
         self.engine.calls.append(("preview", {"plan": plan_path is not None, "expect_no_changes": expect_no_changes}))
         if self.engine.fail_preview:
             raise OperationFailed(f"preview failed: {self.engine.fail_preview}")
-        if plan_path is not None and self.engine.plan_unsupported:
-            raise PlanUnsupported("preview: the saved plan could not be used (failed to decrypt secret in plan)")
-        planned = self._run()
+        if plan_path is not None:
+            self._land_concurrent("before_preview")
+        planned = self._run(preview=True)
+        self._events(planned, self._live_types(), on_event)
         if expect_no_changes and (self.engine.not_converged or planned.changes()):
             what = ", ".join(sorted(planned.changes())) or "a perpetual diff"
             raise OperationFailed(f"preview: the stack has not converged: the engine still sees changes ({what})")
         if plan_path is not None:
             Path(plan_path).write_text(json.dumps(planned.changes(), sort_keys=True))
+            self._land_concurrent("after_preview")
         return planned.summary()
+
+    def _land_concurrent(self, when: str) -> None:
+        writer = self.engine.concurrent_writer
+        if writer is not None and self.engine.concurrent_at == when:
+            self.engine.concurrent_writer = None
+            writer()
 
     def up(self, *, plan_path: str | None = None, message: str, on_event: Any = None) -> dict[str, int]:
         self.engine.calls.append(("up", {"plan": plan_path is not None, "message": message}))
+        if plan_path is not None and self.engine.plan_unsupported:
+            from pulumi.automation._cmd import CommandResult
+            from pulumi.automation.errors import CommandError
+
+            from rollback.engine import translate
+
+            stderr = "error: decrypting secret value: cipher: message authentication failed"   # pulumi#16412
+            raise translate(CommandError(CommandResult(stdout="", stderr=stderr, code=255)), "update", plan=True)
         planned = self._run()
         if plan_path is not None:
             saved = json.loads(Path(plan_path).read_text())
@@ -317,14 +419,17 @@ class FakeStack:
             if reg.type == STACK_TYPE and not reg.parent:
                 continue
             op = planned.ops[reg.urn]
+            was = planned.olds.get(reg.urn)                      # the URN of the state it took over
             if self.engine.fail_up is not None and steps >= self.engine.fail_up_after and op != "same":
                 # A failed update keeps what it finished and the old state of the rest.
-                if reg.urn in live:
-                    out.append(live[reg.urn])
+                if was in live:
+                    out.append(live[was])
                 continue
             if on_event is not None and op != "same":
-                on_event(_event("resourcePreEvent", op, reg.urn, reg.type))
-            old = live.get(reg.urn) or {}
+                for event in step_events(op, reg.urn, reg.type, planned.keys.get(reg.urn, ())):
+                    on_event(event)
+            old = live.get(was) if was else None
+            old = old or {}
             provider = ""
             if reg.custom and not reg.type.startswith("pulumi:providers:"):
                 if reg.provider:
@@ -334,7 +439,8 @@ class FakeStack:
                     provider = self._ensure_default_provider(reg, live, out, provider_ids)
             inputs = provider_check(plain(reg.inputs), old.get("inputs") or {})
             if op == "same":
-                out.append(old)  # untouched: byte for byte what the state had
+                # untouched: byte for byte what the state had (under its new URN, when found by an alias)
+                out.append(old if was == reg.urn else {**old, "urn": reg.urn, "aliases": [was]})
                 done["same"] = done.get("same", 0) + 1
                 if reg.type.startswith("pulumi:providers:"):
                     provider_ids[reg.urn] = old.get("id")
@@ -342,9 +448,10 @@ class FakeStack:
             # what the program was answered with during the run (same ids and outputs)
             rid, outputs = planned.answers.get(reg.urn) or self._outcome(reg, old, op)
             if reg.type.startswith("pulumi:providers:"):
-                rid = old.get("id") or str(uuid.UUID(int=random.Random(reg.urn).getrandbits(128)))
+                fresh = str(uuid.UUID(int=random.Random(reg.urn + str(self.engine.now)).getrandbits(128)))
+                rid = fresh if op == "replace" else (old.get("id") or fresh)
                 provider_ids[reg.urn] = rid
-            out.append(resource(
+            entry = resource(
                 urn=reg.urn, type=reg.type, custom=reg.custom, id=rid if reg.custom else None,
                 inputs=inputs if reg.custom else None, outputs=outputs if reg.custom else plain(planned.outputs.get(reg.urn, {})),
                 parent=reg.parent or None, provider=provider or None,
@@ -352,7 +459,10 @@ class FakeStack:
                 property_dependencies={k: sorted(v) for k, v in reg.property_dependencies.items()} or None,
                 protect=reg.protect, retainOnDelete=reg.retain_on_delete,
                 external=reg.op == "read", ignoreChanges=list(reg.ignore_changes) or None,
-                additionalSecretOutputs=list(reg.additional_secret_outputs) or None))
+                additionalSecretOutputs=list(reg.additional_secret_outputs) or None)
+            if was and was != reg.urn:
+                entry["aliases"] = [was]
+            out.append(entry)
             done[op] = done.get(op, 0) + 1
             if op != "same":
                 steps += 1
