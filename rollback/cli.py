@@ -93,8 +93,11 @@ def _context(backend: str | None, cwd: Path, project: str | None, records: str |
 
 def _run(fn: Callable[[], int | None]) -> None:
     """Run a command body: RollbackError -> one line on stderr and its exit code; never a traceback."""
+    from rollback.interrupts import terminate_as_interrupt
+
     try:
-        code = fn() or 0
+        with terminate_as_interrupt():
+            code = fn() or 0
     except RollbackError as exc:
         if STATE.debug:
             traceback.print_exc()

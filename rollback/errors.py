@@ -8,6 +8,7 @@
     │   ├── TargetError           a target that resolves to nothing usable
     │   └── SecretsError          wrong or missing passphrase, undecryptable secret
     ├── Refused                   exit 3: a safety guard said no; nothing was changed
+    ├── Interrupted               exit 130: Ctrl-C or SIGTERM; the engine was asked to stop
     └── OperationFailed           exit 1: the engine or a health gate failed
         ├── EngineUnavailable     no Pulumi CLI on PATH
         ├── PlanUnsupported       the engine cannot save or apply a plan here: fall back to a fresh preview
@@ -23,6 +24,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 130   # 128 + SIGINT, as shells report an interrupted command
 
 
 class RollbackError(Exception):
@@ -68,6 +70,12 @@ class Refused(RollbackError):
     def __init__(self, message: str, *, reasons: list[str] | None = None) -> None:
         super().__init__(message)
         self.reasons = list(reasons or [])
+
+
+class Interrupted(RollbackError):
+    """The run was interrupted (Ctrl-C, SIGTERM) while the engine worked: it was asked to stop gracefully."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class OperationFailed(RollbackError):

@@ -36,7 +36,7 @@ from rollback.actions.hooks import QUIET, YES, Confirm, Listener, confirmed
 from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, EngineStack
 from rollback.enginecheck import EngineCheck, dedupe
-from rollback.errors import OperationFailed, PlanUnsupported, Refused, RollbackError
+from rollback.errors import Interrupted, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 from rollback.replay.program import inline_program
@@ -179,11 +179,13 @@ class Rollback:
         started = time.monotonic()
         try:
             self.perform(prepared, record)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted) as exc:
             record.outcome = Outcome.INTERRUPTED
             record.timings["interrupted_at"] = iso(utc_now())
-            record.notes.append("interrupted: the engine was asked to stop")
+            record.notes.append(exc.message if isinstance(exc, Interrupted) else "interrupted (Ctrl-C)")
             self._save_quietly(prepared, record)
+            if isinstance(exc, Interrupted):
+                return RollbackOutcome(Outcome.INTERRUPTED, prepared, record, error=exc)
             raise
         except RollbackError as exc:
             if not record.timings.get("apply_started_at"):   # the engine changed nothing
@@ -362,17 +364,26 @@ class Rollback:
         return message + (f": {self.reason}" if self.reason else "")
 
     def _up(self, stack: EngineStack, total: int, record: AuditRecord, **kw: Any) -> dict[str, int]:
+        from rollback.interrupts import RECOVERY, engine_running
+
         progress = self.listener.engine_progress(total)
         record.timings["apply_started_at"] = iso(utc_now())
-        try:
-            return stack.up(on_event=progress, **kw)
-        except OperationFailed as exc:
-            detail = progress.failure_summary()
-            if detail and detail not in exc.message and not isinstance(exc, PlanUnsupported):
-                raise OperationFailed(f"{exc.message} (failed step: {detail})") from exc
-            raise
-        finally:
-            progress.finish()
+        with engine_running() as stopped:
+            try:
+                result = stack.up(on_event=progress, **kw)
+            except OperationFailed as exc:
+                if stopped["signal"]:
+                    raise Interrupted(f"interrupted ({stopped['signal']}) while the engine applied the rollback: "
+                                      f"it was asked to stop after the steps in flight; {RECOVERY}") from exc
+                detail = progress.failure_summary()
+                if detail and detail not in exc.message and not isinstance(exc, PlanUnsupported):
+                    raise OperationFailed(f"{exc.message} (failed step: {detail})") from exc
+                raise
+            finally:
+                progress.finish()
+        if stopped["signal"]:   # the engine finished before it could stop: the rollback is applied
+            record.notes.append(f"{stopped['signal']} received as the engine finished: it completed")
+        return result
 
     def _up_after_fresh_preview(self, prepared: Prepared, exc: PlanUnsupported, total: int, record: AuditRecord,
                                 message: str) -> dict[str, int]:

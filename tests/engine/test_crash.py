@@ -10,6 +10,7 @@ Run as a module, this file is the team's deploy that gets killed: ``python -m te
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,30 @@ if __name__ == "__main__":
                               opts=auto.LocalWorkspaceOptions(project_settings=settings,
                                                               env_vars={"PULUMI_BACKEND_URL": url}))
     stack.up(message="v3: a deploy that will be killed")
+
+
+def test_sigterm_mid_apply_stops_the_engine_gracefully(tmp_path: Path, engine_bin_dir: Path) -> None:
+    """A CI job cancelled mid-rollback (SIGTERM): one line, exit 130, the engine asked to stop after the step in
+    flight (so the lock is released and nothing is pending), and the audit record says it was interrupted."""
+    world = EngineWorld(tmp_path, engine_bin_dir, project=PROJECT)
+    log = str(tmp_path / "provider.log")
+    world.up(release(log, "sleep:8"), message="v1: its update takes a while")
+    world.up(release(log, 2), message="v2")
+    rollback = subprocess.Popen(
+        [sys.executable, "-m", "rollback", "prod", "--to", "1", "--yes", "--no-verify", "--json",
+         "--backend", world.url, "--cwd", str(world.cwd)],
+        env=world.env, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        _wait(lambda: sum(c["op"] == "update-started" for c in read_log(log)) >= 1, "the rollback's slow update")
+        rollback.send_signal(signal.SIGTERM)
+        out, err = rollback.communicate(timeout=180)
+    finally:
+        if rollback.poll() is None:
+            rollback.kill()
+    assert rollback.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "interrupted (SIGTERM)" in err and "pulumi cancel" in err
+    doc = json.loads(out)
+    assert doc["outcome"] == "interrupted" and doc["record"]["outcome"] == "interrupted"
+    assert not list((world.backend / ".pulumi" / "locks").rglob("*.json"))      # the engine released its lock
+    assert not world.state().get("pending_operations")
