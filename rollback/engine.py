@@ -9,7 +9,8 @@ calls), and tests supply a double from ``tests/``. Engine failures are translate
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +59,34 @@ class Engine(Protocol):
 
 def cli_available() -> bool:
     return shutil.which("pulumi") is not None
+
+
+_installed: list[Engine] = []
+
+
+@contextmanager
+def use_engine(engine: Engine) -> Iterator[Engine]:
+    """Run with ``engine`` wherever an action is given none: the seam (like httpx's ``MockTransport``) through
+    which the CLI itself runs against another :class:`Engine`, such as the test double."""
+    _installed.append(engine)
+    try:
+        yield engine
+    finally:
+        _installed.remove(engine)
+
+
+def engine_available() -> bool:
+    """Whether an engine can be opened: one installed with :func:`use_engine`, or a ``pulumi`` CLI on PATH."""
+    return bool(_installed) or cli_available()
+
+
+def default_engine() -> Engine:
+    """The engine for an action given none: the installed one, else the Automation API's (which needs a CLI)."""
+    if _installed:
+        return _installed[-1]
+    if not cli_available():
+        raise EngineUnavailable(INSTALL_HINT)
+    return AutomationEngine()
 
 
 class AutomationEngine:

@@ -158,14 +158,9 @@ class Deploy:
                               f"deploy it anyway")
 
     def _engine(self) -> Engine:
-        if self.engine is not None:
-            return self.engine
-        from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
-        from rollback.errors import EngineUnavailable
+        from rollback.engine import default_engine
 
-        if not cli_available():
-            raise EngineUnavailable(INSTALL_HINT)
-        return AutomationEngine()
+        return self.engine if self.engine is not None else default_engine()
 
     def start_record(self, prepared: DeployPrepared) -> AuditRecord:
         ref, git = prepared.history.ref, prepared.git

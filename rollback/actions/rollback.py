@@ -36,7 +36,7 @@ from rollback.actions.hooks import QUIET, YES, Confirm, Listener, confirmed
 from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, EngineStack
 from rollback.enginecheck import EngineCheck, dedupe
-from rollback.errors import Interrupted, OperationFailed, PlanUnsupported, Refused, RollbackError
+from rollback.errors import EngineUnavailable, Interrupted, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 from rollback.replay.program import inline_program
@@ -156,7 +156,12 @@ class Rollback:
         if refusal is not None:
             self.listener.preview(prepared.document)
             return RollbackOutcome(Outcome.REFUSED, prepared, refused=[refusal.message], error=refusal)
-        engine = self._engine()
+        try:
+            engine = self._engine()
+        except EngineUnavailable as exc:   # still a document for --json: what would have been applied, and why not
+            prepared.document["engine"] = EngineCheck.did_not_run(exc.message).to_dict()
+            self.listener.preview(prepared.document)
+            return RollbackOutcome(Outcome.FAILED, prepared, error=exc)
         with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
             self.check_engine(prepared, engine, plan_path=str(Path(tmp) / "plan.json"))
             if prepared.refusals:
@@ -244,9 +249,9 @@ class Rollback:
         if prepared.plan.replay is None:
             return "the target's secrets cannot be decrypted here; applying needs them"
         if self.engine is None:
-            from rollback.engine import cli_available
+            from rollback.engine import engine_available
 
-            if not cli_available():
+            if not engine_available():
                 return "no `pulumi` CLI on PATH; applying needs it (https://www.pulumi.com/docs/install/)"
         return ""
 
@@ -271,14 +276,9 @@ class Rollback:
         prepared.refuse(result.refusals)
         return result
     def _engine(self) -> Engine:
-        if self.engine is not None:
-            return self.engine
-        from rollback.engine import INSTALL_HINT, AutomationEngine, cli_available
-        from rollback.errors import EngineUnavailable
+        from rollback.engine import default_engine
 
-        if not cli_available():
-            raise EngineUnavailable(INSTALL_HINT)
-        return AutomationEngine()
+        return self.engine if self.engine is not None else default_engine()
 
     def start_record(self, prepared: Prepared) -> AuditRecord:
         """The audit record of this rollback, decided now, saved "in progress" before the engine starts (a

@@ -16,6 +16,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from tests.engine.double_world import DoubleWorld, outcome
 from tests.engine.world import EngineWorld
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
@@ -81,30 +82,48 @@ def manifests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_the_story_on_kubernetes_in_render_mode(tmp_path: Path, engine_bin_dir: Path) -> None:
-    world = EngineWorld(tmp_path, engine_bin_dir, project="story")
-    rendered = tmp_path / "rendered"
+def scenario(world, rendered: Path):
     world.up(release(rendered, 1), message="release 1.1.0")
-    v1_manifests = manifests(rendered)
     v1 = world.resources()
-    assert any("deployment" in name.lower() for name in v1_manifests)
     world.up(release(rendered, 2), message="release 1.2.0: new sentiment model")
-    assert manifests(rendered) != v1_manifests
-    v2 = world.resources()
-
+    before = world.resources()
     preview = world.cli("prod", "--to", "previous", "--preview")
+    result = world.cli("prod", "--to", "previous", "--yes", "--no-verify", "--json",
+                       "--reason", "tags every ticket urgent escalation")
+    return v1, before, preview, result
+
+
+def test_the_story_on_kubernetes_in_render_mode(tmp_path: Path, engine_bin_dir: Path) -> None:
+    world = EngineWorld(tmp_path / "real", engine_bin_dir, project="story")
+    rendered = tmp_path / "rendered"
+    v1_manifests: dict[str, str] = {}
+    original_up = world.up
+
+    def up(program, **kw):   # keep what v1 rendered
+        out = original_up(program, **kw)
+        if kw.get("message", "").startswith("release 1.1.0"):
+            v1_manifests.update(manifests(rendered))
+        return out
+
+    world.up = up   # type: ignore[method-assign]
+    v1, before, preview, result = scenario(world, rendered)
+    assert any("deployment" in name.lower() for name in v1_manifests)
     assert preview.returncode == 0, preview.stderr
     text = preview.stdout
     assert "image ghcr.io/story/bot:1.2.0 -> ghcr.io/story/bot:1.1.0" in text
     assert "memory limit 1Gi -> 512Mi" in text
     assert "tok-v1" not in text and "tok-v2" not in text and "[secret]" in text
 
-    result = world.cli("prod", "--to", "previous", "--yes", "--no-verify", "--json",
-                       "--reason", "tags every ticket urgent escalation")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["outcome"] == "rolled-back" and out["to_version"] == 1 and out["from_version"] == 2
     assert "tok-v1" not in result.stdout + result.stderr and "tok-v2" not in result.stdout + result.stderr
+    # What the engine did is what the preview said. The ConfigMap and Secret keep their names, so they are
+    # deleted before they are replaced, and the Deployment that reads them is replaced with them (the engine's
+    # dependent replacement: our diff predicts it too).
+    steps = {s["urn"].rsplit("::", 1)[-1]: (s["op"], s["predicted_op"]) for s in out["engine"]["steps"]}
+    assert steps["bot"] == ("replace", "replace") and steps["bot-metrics"] == ("delete", "delete")
+    assert out["engine"]["disagreements"] == []
 
     assert manifests(rendered) == v1_manifests                 # byte for byte what v1 rendered
     now = world.resources()
@@ -112,7 +131,7 @@ def test_the_story_on_kubernetes_in_render_mode(tmp_path: Path, engine_bin_dir: 
     assert not any(u.endswith("::bot-metrics") for u in now)
     for urn, res in now.items():
         if res["type"] == "kubernetes:apps/v1:Deployment":
-            assert res["id"] == v2[urn]["id"] == v1[urn]["id"]  # updated in place
+            assert res["id"] == before[urn]["id"] == v1[urn]["id"] == "story/bot"   # same URN, same object
     assert set(world.preview(release(rendered, 1))) == {"same"}
 
     history = world.cli_json("history", "prod")
@@ -122,3 +141,7 @@ def test_the_story_on_kubernetes_in_render_mode(tmp_path: Path, engine_bin_dir: 
     records = list((world.backend / ".infra-rollback").rglob("records/*.json"))
     assert len(records) == 1
     assert "tok-v" not in records[0].read_text()
+
+    double = DoubleWorld(tmp_path / "double", project="story")
+    _, d_before, _, d_result = scenario(double, tmp_path / "rendered-double")
+    assert outcome(double, d_before, d_result) == outcome(world, before, result)
