@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, Refused
 
-INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
-                "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), "
-                "then retry; `--preview` works without it")
+CLI_MISSING = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
+               "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), then retry")
+INSTALL_HINT = CLI_MISSING + "; `--preview` works without it"   # a rollback's
 
 OnEvent = Callable[[Any], None]
 

@@ -52,9 +52,9 @@ def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list
             reasons.append(f"v{plan.resolution.target.number} uses the checkpoint feature '{feature}', which a "
                            f"replay cannot reproduce ({plan.target.source})")
     for loss in plan.diff.data_loss:
-        text = f"{loss.op} of data-bearing {loss.type} {loss.urn}"
+        text = f"{loss.op} data-bearing {loss.type} {loss.urn}"
         if allow_data_loss:
-            notes.append(f"allowed by --allow-data-loss: {text}")
+            notes.append(f"allowed by --allow-data-loss: will {text}")
         else:
             reasons.append(f"would {text} (pass --allow-data-loss to allow it)")
     for c in plan.diff.changes:
@@ -172,7 +172,7 @@ class Rollback:
     def prepare(self, stack: str, target: str) -> Prepared:
         """Preview, rehearsal and guards; changes nothing."""
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
-                       rehearse=True, for_apply=True).run(stack, target)
+                       rehearse=True, for_apply=True, listener=self.listener).run(stack, target)
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
         document = plan.to_dict()
         document["warnings"] = document["warnings"] + notes

@@ -92,7 +92,7 @@ def test_the_story_on_kubernetes_in_render_mode(tmp_path: Path, engine_bin_dir: 
     assert manifests(rendered) != v1_manifests
     v2 = world.resources()
 
-    preview = world.cli("prod", "--to", "previous", "--preview")
+    preview = world.cli("prod", "--to", "previous", "--preview", "--verbose")
     assert preview.returncode == 0, preview.stderr
     text = preview.stdout
     assert "image ghcr.io/story/bot:1.2.0 -> ghcr.io/story/bot:1.1.0" in text
