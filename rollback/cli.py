@@ -119,7 +119,7 @@ MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (f
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Also show each resource and property, the rehearsal, provider plugins and what a "
                             "replay cannot restore.")]
-StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
+StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, PROJECT/prod or ORG/PROJECT/prod.")]
 
 
 def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None) -> Any:

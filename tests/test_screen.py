@@ -324,7 +324,7 @@ def test_help_has_no_project_phrases_and_no_types_after_flags() -> None:
     for command in ("rollback", "history", "show", "diff", "mark", "write-config", "verify", "deploy"):
         text = cli(command, "--help").stdout
         assert "<bool>" not in text and "<str>" not in text, command
-        assert "the bot" not in text, command
+        assert "the bot" not in text and "omniserve" not in text, command
     assert "--to TARGET" in cli("rollback", "--help").stdout
     assert app.info.name == "infra-rollback"
 
