@@ -1,7 +1,11 @@
 """The `infra-rollback` command line: parse -> action -> render -> exit code; nothing else.
 
 Heavy modules (pulumi, grpc, boto3, kubernetes) are imported by the actions that need them, never
-here, so that ``infra-rollback --help`` stays fast.
+here, so that ``infra-rollback --help`` stays fast. Help is click's plain format (no Rich): flags show
+no type, options show what they take (``--to TARGET``).
+
+Every command prints a JSON document with ``--json``, whatever the outcome: its own document, or on an
+error ``{"outcome", "error", "exit_code"}`` (plus the stack), so a CI step can always parse stdout.
 """
 
 from __future__ import annotations
@@ -16,19 +20,35 @@ from typing import Annotated, Any
 import typer
 
 from rollback import __version__
-from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, RollbackError
+from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, BadInput, RollbackError
 from rollback.safetext import one_line
 
 EXIT_CODES_HELP = ("Exit codes: 0 done, 1 the operation failed (or the stack is unhealthy), "
                    "2 bad input (unknown stack, version or target; unreadable state; wrong passphrase), "
                    "3 refused by a safety guard (nothing was changed).")
 
+def _untyped_arguments() -> None:
+    """Arguments show their name in help (``STACK``), not a type after it (``STACK <str>``): flags already
+    show nothing, options what they take (``--to TARGET``)."""
+    try:
+        from typer.core import TyperArgument
+    except ImportError:   # another Typer: its own help, unchanged
+        return
+    if hasattr(TyperArgument, "display_type_rich"):
+        TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+
+_untyped_arguments()
+
 app = typer.Typer(
     name="infra-rollback",
     help="Roll a Pulumi stack back to a known-good version, as one unit, then prove it healthy.\n\n"
-         "  infra-rollback prod --to previous --preview\n\n" + EXIT_CODES_HELP,
+         "  infra-rollback prod --to previous --preview\n\n"
+         "`infra-rollback STACK` alone previews a rollback to the previous good version and asks before "
+         "applying it.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -38,6 +58,10 @@ app = typer.Typer(
 class State:
     debug = False
     quiet = False
+    no_color = False
+    json = False          # the running command prints JSON
+    printed = False       # ... and has printed its document
+    stack: str | None = None
 
 
 STATE = State()
@@ -55,32 +79,52 @@ def _root(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final result.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour in the output.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour in the output (also: NO_COLOR set).")] = False,
 ) -> None:
     STATE.debug = debug or os.environ.get("INFRA_ROLLBACK_DEBUG") == "1"
     STATE.quiet = quiet
-    if no_color:
-        os.environ["NO_COLOR"] = "1"  # Rich (help, prompts) honours it
+    STATE.no_color = no_color
+    STATE.json = STATE.printed = False
+    STATE.stack = None
 
 
 # -- common options ----------------------------------------------------------------------------
+TARGETS = ("previous", "last-good", "git:")
+
+
+def complete_target(incomplete: str) -> list[str]:
+    """Shell completion after ``--to``: the target words (versions are N or vN)."""
+    return [t for t in TARGETS if t.startswith(incomplete)]
+
+
+def complete_version(incomplete: str) -> list[str]:
+    return [t for t in ("current", *TARGETS) if t.startswith(incomplete)]
+
+
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", help="Backend URL (file://DIR, s3://BUCKET/PREFIX, https://api.pulumi.com). Default: "
-                      "$PULUMI_BACKEND_URL, then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
+    "--backend", metavar="URL",
+    help="Backend URL (file://DIR, s3://BUCKET/PREFIX, https://api.pulumi.com). Default: $PULUMI_BACKEND_URL, "
+         "then backend.url in Pulumi.yaml, then the backend `pulumi login` chose.")]
 RecordsOpt = Annotated[str | None, typer.Option(
-    "--records", envvar="INFRA_ROLLBACK_RECORDS",
+    "--records", envvar="INFRA_ROLLBACK_RECORDS", metavar="URL",
     help="Where audit records go for Pulumi Cloud stacks (file://DIR or s3://BUCKET/PREFIX). DIY backends "
          "keep them beside the state.")]
-CwdOpt = Annotated[Path, typer.Option("--cwd", help="Project directory (where Pulumi.yaml is).")]
+CwdOpt = Annotated[Path, typer.Option(
+    "--cwd", metavar="DIR", help="Where to look for Pulumi.yaml (this directory or the nearest above it).")]
 ProjectOpt = Annotated[str | None, typer.Option(
-    "--project", help="Pulumi project, needed only when the backend holds this stack in several projects.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/cli.md).")]
+    "--project", metavar="NAME",
+    help="Pulumi project, needed only when the backend holds this stack in several projects.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/cli.md), whatever the outcome.")]
 MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (for a CI job summary or PR comment).")]
-StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, omniserve/prod or organization/omniserve/prod.")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Also show each resource and property, the rehearsal, provider plugins and what a "
+                            "replay cannot restore.")]
+StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, PROJECT/prod or ORG/PROJECT/prod.")]
 
 
 def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None) -> Any:
     from rollback.actions.context import Context
+    from rollback.project import find_project_dir
 
     try:
         is_dir = cwd.is_dir()
@@ -88,44 +132,70 @@ def _context(backend: str | None, cwd: Path, project: str | None, records: str |
         raise BadInput(f"--cwd {str(cwd)[:200]}: {exc.strerror or exc.__class__.__name__}") from exc
     if not is_dir:
         raise BadInput(f"--cwd {cwd}: no such directory")
-    return Context(cwd=cwd.resolve(), backend_flag=backend, project=project, records_url=records)
+    here = cwd.resolve()
+    return Context(cwd=find_project_dir(here) or here, backend_flag=backend, project=project, records_url=records)
 
 
-def _run(fn: Callable[[], int | None]) -> None:
+def _outcome_of(code: int) -> str:
+    return {EXIT_REFUSED: "refused", EXIT_BAD_INPUT: "bad-input"}.get(code, "failed")
+
+
+def _fail(message: str, code: int) -> None:
+    """One line on stderr; with --json also the error document on stdout (unless one was printed)."""
+    if STATE.json and not STATE.printed:
+        from rollback import render
+
+        doc: dict[str, Any] = {"stack": STATE.stack} if STATE.stack else {}
+        doc.update(outcome=_outcome_of(code) if code != 130 else "interrupted", error=message, exit_code=code)
+        typer.echo(render.to_json(doc))
+    typer.echo(f"error: {message}", err=True)
+
+
+def _run(fn: Callable[[], int | None], *, as_json: bool = False, stack: str | None = None) -> None:
     """Run a command body: RollbackError -> one line on stderr and its exit code; never a traceback."""
     from rollback.interrupts import terminate_as_interrupt
 
+    STATE.json, STATE.printed, STATE.stack = as_json, False, stack
     try:
         with terminate_as_interrupt():
             code = fn() or 0
     except RollbackError as exc:
         if STATE.debug:
             traceback.print_exc()
-        typer.echo(f"error: {one_line(exc.message)}", err=True)
+        _fail(one_line(exc.message), exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
+        _fail("interrupted", 130)
         raise typer.Exit(130) from None
     except typer.Exit:
         raise
     except Exception as exc:  # a bug of ours: still one line, the traceback only on request
         if STATE.debug:
             traceback.print_exc()
-        typer.echo(f"error: internal error ({exc.__class__.__name__}); run with --debug for details", err=True)
+        _fail(f"internal error ({exc.__class__.__name__}); run with --debug for details", EXIT_FAILED)
         raise typer.Exit(EXIT_FAILED) from None
     raise typer.Exit(code)
 
 
-def _emit(data: dict[str, Any], *, as_json: bool, markdown: bool = False, text: Callable[[dict[str, Any]], str],
-          md: Callable[[dict[str, Any]], str] | None = None) -> None:
+def _print_json(data: Any) -> None:
     from rollback import render
 
-    if as_json:
-        typer.echo(render.to_json(data))
-    elif markdown and md is not None:
-        typer.echo(md(data))
-    else:
-        typer.echo(text(data))
+    typer.echo(render.to_json(data))
+    STATE.printed = True
+
+
+def _opts(**kw: Any) -> Any:
+    """Text options for stdout: colour and width from the terminal, --no-color, --quiet."""
+    from dataclasses import replace
+
+    from rollback.console import text_options
+
+    opts = text_options(sys.stdout, quiet=STATE.quiet, **kw)
+    return replace(opts, color=False) if STATE.no_color else opts
+
+
+def _echo(text: str) -> None:
+    typer.echo(text, color=True)   # colour codes are ours to decide (text_options): click must not strip them
 
 
 def _reject_conflicts(*conflicts: tuple[bool, str]) -> None:
@@ -135,10 +205,11 @@ def _reject_conflicts(*conflicts: tuple[bool, str]) -> None:
             raise BadInput(message)
 
 
-def _console(*, as_json: bool = False, markdown: bool = False) -> Any:
+def _console(*, as_json: bool = False, markdown: bool = False, verbose: bool = False, asks: bool = False) -> Any:
     from rollback.console import Console
 
-    return Console(json=as_json, markdown=markdown, quiet=STATE.quiet)
+    return Console(json=as_json, markdown=markdown, quiet=STATE.quiet, verbose=verbose, asks=asks,
+                   color=False if STATE.no_color else None)
 
 
 def _confirm(yes: bool) -> Any:
@@ -151,20 +222,24 @@ def _confirm(yes: bool) -> Any:
 @app.command("rollback")
 def rollback_cmd(
     stack: StackArg,
-    to: Annotated[str, typer.Option("--to", help="previous | N | vN | last-good | git:REF")],
+    to: Annotated[str, typer.Option("--to", metavar="TARGET", autocompletion=complete_target,
+                                    help="previous | N | vN | last-good | git:REF")] = "previous",
     preview: Annotated[bool, typer.Option("--preview", help="Only show what would change; change nothing.")] = False,
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
+    verbose: VerboseOpt = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for CI).")] = False,
-    reason: Annotated[str, typer.Option("--reason", help="Why: goes into the audit record.")] = "",
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the bot to be healthy.")] = 600,
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why: goes into the audit record.")] = "",
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS",
+                                           help="How long to wait for the health gates.")] = 600,
     allow_data_loss: Annotated[bool, typer.Option(
         "--allow-data-loss", help="Allow deleting or replacing data-bearing resources (named in the preview).")] = False,
     restore_provider_versions: Annotated[bool, typer.Option(
         "--restore-provider-versions", help="Restore the target's provider plugin versions (default: keep current).")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the health gates after applying.")] = False,
     write_config: Annotated[bool, typer.Option(
-        "--write-config", help="Write the target's config into stacks/Pulumi.<stack>.yaml so the revert can be committed.")] = False,
+        "--write-config", help="Write the target's config into the stack config file (stacks/Pulumi.<stack>.yaml) so "
+                               "the revert can be committed; also when there is nothing to roll back.")] = False,
     no_rehearse: Annotated[bool, typer.Option(
         "--no-rehearse", help="With --preview: skip the rehearsal under mocks (faster on huge stacks). "
                               "A rollback always rehearses.")] = False,
@@ -176,7 +251,7 @@ def rollback_cmd(
     project: ProjectOpt = None,
     records: RecordsOpt = None,
 ) -> None:
-    """Roll STACK back to TARGET: preview, confirm, apply as one unit, verify, record.
+    """Roll STACK back to TARGET (default: previous): preview, confirm, apply as one unit, verify, record.
 
     Example: infra-rollback prod --to previous --preview
     """
@@ -192,39 +267,59 @@ def rollback_cmd(
         ctx = _context(backend, cwd, project, records)
         if preview:
             return _preview(ctx, stack, to, restore_provider_versions=restore_provider_versions,
-                            rehearse=not no_rehearse, as_json=as_json, markdown=markdown,
+                            rehearse=not no_rehearse, as_json=as_json, markdown=markdown, verbose=verbose,
                             allow_data_loss=allow_data_loss, engine_check=not no_engine_check)
-        return _rollback(ctx, stack, to, yes=yes, as_json=as_json, markdown=markdown, reason=reason, timeout=timeout,
-                         allow_data_loss=allow_data_loss, restore_provider_versions=restore_provider_versions,
-                         verify=not no_verify, write_config=write_config)
+        return _rollback(ctx, stack, to, yes=yes, as_json=as_json, markdown=markdown, verbose=verbose, reason=reason,
+                         timeout=timeout, allow_data_loss=allow_data_loss,
+                         restore_provider_versions=restore_provider_versions, verify=not no_verify,
+                         write_config=write_config)
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
 
 
 def _preview(ctx: Any, stack: str, to: str, *, restore_provider_versions: bool, rehearse: bool, as_json: bool,
-             markdown: bool, allow_data_loss: bool, engine_check: bool) -> int:
+             markdown: bool, verbose: bool, allow_data_loss: bool, engine_check: bool) -> int:
     from rollback import render
     from rollback.actions.rollback import Rollback
 
     action = Rollback(ctx=ctx, restore_provider_versions=restore_provider_versions, allow_data_loss=allow_data_loss,
-                      listener=_console(as_json=as_json, markdown=markdown))
-    prepared = action.preview(stack, to, rehearse=rehearse, engine_check=engine_check)
-    _emit(prepared.document, as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+                      listener=_console(as_json=as_json))
+    doc = action.preview(stack, to, rehearse=rehearse, engine_check=engine_check).document
+    if as_json:
+        _print_json(doc)
+    elif markdown:
+        typer.echo(render.preview_markdown(doc))
+    else:
+        _echo(render.preview_text(doc, _opts(verbose=verbose)))
     return 0
 
 
-def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdown: bool, **options: Any) -> int:
-    from rollback import render
+def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdown: bool, verbose: bool,
+              write_config: bool, **options: Any) -> int:
     from rollback.actions.rollback import Rollback
-    from rollback.render.text import rollback_result
+    from rollback.console import interactive
+    from rollback.models import Outcome
+    from rollback.render.text import rollback_result, write_config_text
 
-    console = _console(as_json=as_json, markdown=markdown)
-    outcome = Rollback(ctx=ctx, confirm=_confirm(yes), listener=console, **options).run(stack, to)
+    console = _console(as_json=as_json, markdown=markdown, verbose=verbose, asks=not yes and interactive())
+    outcome = Rollback(ctx=ctx, confirm=_confirm(yes), listener=console, write_config=write_config,
+                       **options).run(stack, to)
+    doc = outcome.to_dict()
+    config_line = None
+    if write_config and outcome.outcome is Outcome.NOTHING_TO_DO:
+        # Nothing to roll back (maybe a rollback ran without --write-config): the file still needs the revert.
+        from rollback.actions.writeconfig import WriteConfig
+
+        written = WriteConfig(ctx=ctx).run(stack, f"v{outcome.prepared.to_version}")
+        doc["config"] = written
+        config_line = write_config_text(written)
     if as_json:
-        typer.echo(render.to_json(outcome.to_dict()))
-    line = rollback_result(outcome.to_dict())
+        _print_json(doc)
+    line = rollback_result(doc)
     if line:
-        console.say(line)
+        console.result(line)
+    if config_line:
+        console.result(config_line)
     outcome.raise_for_error()
     return 0
 
@@ -233,34 +328,70 @@ def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdo
 def history_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N versions.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N versions.")] = None,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
 ) -> None:
-    """List STACK's versions, newest first, with marks and rollbacks.
+    """List STACK's versions, newest first: when, kind, result, who, git, image, changes, mark, rollbacks.
 
-    Example: infra-rollback history prod --limit 10
+    A history entry that cannot be read is skipped with a warning. Example: infra-rollback history prod --limit 10
     """
 
     def body() -> int:
         from rollback import render
         from rollback.actions.history import History
 
-        data = History(ctx=_context(backend, cwd, project), limit=limit).run(stack)
-        _emit(data, as_json=as_json, text=render.history_text)
+        data = History(ctx=_context(backend, cwd, project), limit=limit,
+                       listener=_console(as_json=as_json)).run(stack)
+        if as_json:
+            _print_json(data)
+        else:
+            _echo(render.history_text(data, _opts()))
         return 0
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
+
+
+@app.command("show")
+def show_cmd(
+    stack: StackArg,
+    version: Annotated[str, typer.Argument(metavar="VERSION", autocompletion=complete_version,
+                                           help="N, vN, current, previous, last-good or git:REF.")] = "current",
+    as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Show what one version of STACK ran: its workloads (images, limits, env), config and outputs.
+
+    Secrets show as [secret]. Example: infra-rollback show prod v2
+    """
+
+    def body() -> int:
+        from rollback import render
+        from rollback.actions.show import Show
+
+        data = Show(ctx=_context(backend, cwd, project)).run(stack, version)
+        if as_json:
+            _print_json(data)
+        else:
+            _echo(render.show_text(data, _opts()))
+        return 0
+
+    _run(body, as_json=as_json, stack=stack)
 
 
 @app.command("diff")
 def diff_cmd(
     stack: StackArg,
-    from_: Annotated[str, typer.Option("--from", help="A version (N, vN) or current.")],
-    to: Annotated[str, typer.Option("--to", help="A version (N, vN) or current.")],
+    from_: Annotated[str, typer.Option("--from", metavar="VERSION", autocompletion=complete_version,
+                                       help="A version (N, vN, a target) or current.")],
+    to: Annotated[str, typer.Option("--to", metavar="VERSION", autocompletion=complete_version,
+                                    help="A version (N, vN, a target) or current.")],
     as_json: JsonOpt = False,
     markdown: MarkdownOpt = False,
+    verbose: VerboseOpt = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -276,19 +407,25 @@ def diff_cmd(
 
         _reject_conflicts((as_json and markdown, "--json and --markdown cannot be used together"))
         data = Diff(ctx=_context(backend, cwd, project)).run(stack, from_, to)
-        _emit(data, as_json=as_json, markdown=markdown, text=render.preview_text, md=render.preview_markdown)
+        if as_json:
+            _print_json(data)
+        elif markdown:
+            typer.echo(render.preview_markdown(data))
+        else:
+            _echo(render.preview_text(data, _opts(verbose=verbose, mode="diff")))
         return 0
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
 
 
 @app.command("mark")
 def mark_cmd(
     stack: StackArg,
-    version: Annotated[str, typer.Argument(help="The version to mark: N or vN.")],
+    version: Annotated[str, typer.Argument(metavar="VERSION", autocompletion=complete_version,
+                                           help="The version to mark: N, vN or current.")],
     good: Annotated[bool, typer.Option("--good", help="Mark the version good.")] = False,
     bad: Annotated[bool, typer.Option("--bad", help="Mark the version bad: --to previous will never pick it.")] = False,
-    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why.")] = "",
     as_json: JsonOpt = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
@@ -306,17 +443,54 @@ def mark_cmd(
 
         _reject_conflicts((good == bad, "give exactly one of --good or --bad"))
         data = MarkVersion(ctx=_context(backend, cwd, project, records)).run(stack, version, "good" if good else "bad", reason)
-        _emit(data, as_json=as_json, text=render.mark_text)
+        if as_json:
+            _print_json(data)
+        else:
+            typer.echo(render.mark_text(data))
         return 0
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
+
+
+@app.command("write-config")
+def write_config_cmd(
+    stack: StackArg,
+    to: Annotated[str, typer.Option("--to", metavar="VERSION", autocompletion=complete_version,
+                                    help="Whose recorded config: current (what the stack runs now), N, vN, "
+                                         "last-good, git:REF.")] = "current",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say which keys would change.")] = False,
+    as_json: JsonOpt = False,
+    backend: BackendOpt = None,
+    cwd: CwdOpt = Path("."),
+    project: ProjectOpt = None,
+) -> None:
+    """Write a version's recorded config into STACK's config file (stacks/Pulumi.<stack>.yaml), so git matches.
+
+    After a rollback the stack runs the target's config while git still holds the bad release's: commit
+    what this writes. Secure values are copied as recorded (never decrypted); comments and key order are
+    kept. Example: infra-rollback write-config prod --to v12
+    """
+
+    def body() -> int:
+        from rollback.actions.writeconfig import WriteConfig
+        from rollback.render.text import write_config_text
+
+        data = WriteConfig(ctx=_context(backend, cwd, project), dry_run=dry_run).run(stack, to)
+        if as_json:
+            _print_json(data)
+        else:
+            typer.echo(write_config_text(data))
+        return 0
+
+    _run(body, as_json=as_json, stack=stack)
 
 
 @app.command("verify")
 def verify_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait (default: from the stack's health config).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS",
+                                                  help="How long to wait (default: from the stack's health config).")] = None,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -328,19 +502,23 @@ def verify_cmd(
     """
 
     def body() -> int:
-        import json
-
         from rollback.actions.verify import VerifyStack
         from rollback.render.health import health_text
 
-        outcome = VerifyStack(ctx=_context(backend, cwd, project), timeout=timeout,
-                              listener=_console(as_json=as_json)).run(stack)
-        for note in outcome.notes:
-            typer.echo(f"note: {note}", err=True)
-        typer.echo(json.dumps(outcome.report.to_dict(), indent=2) if as_json else health_text(outcome.report))
+        console = _console(as_json=as_json)
+        outcome = VerifyStack(ctx=_context(backend, cwd, project), timeout=timeout, listener=console).run(stack)
+        console.done()
+        if not STATE.quiet:
+            for note in outcome.notes:
+                typer.echo(f"note: {note}", err=True)
+        if as_json:
+            _print_json(dict(outcome.report.to_dict(), notes=list(outcome.notes)))
+        else:
+            text = health_text(outcome.report)
+            typer.echo(text.splitlines()[-1] if STATE.quiet else text)
         return 0 if outcome.report.healthy else 1
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
 
 
 @app.command("deploy")
@@ -351,8 +529,9 @@ def deploy_cmd(
         "--auto-rollback", help="If a health gate fails, roll back at once to the last good version.")] = False,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Deploy from a git tree with uncommitted changes.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Deploy even a config identical to a version marked bad.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the health gates.")] = 600,
-    message: Annotated[str, typer.Option("--message", "-m", help="Message for the update.")] = "",
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS",
+                                           help="How long to wait for the health gates.")] = 600,
+    message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", help="Message for the update.")] = "",
     as_json: JsonOpt = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
@@ -366,7 +545,6 @@ def deploy_cmd(
     """
 
     def body() -> int:
-        from rollback import render
         from rollback.actions.deploy import Deploy
         from rollback.render.text import deploy_result
 
@@ -375,24 +553,25 @@ def deploy_cmd(
                          allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
                          confirm=_confirm(yes), listener=console).run(stack)
         if as_json:
-            typer.echo(render.to_json(outcome.to_dict()))
+            _print_json(outcome.to_dict())
         for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
                                   rollback=outcome.rollback.to_dict() if outcome.rollback else None):
-            console.say(line)
+            console.result(line)
         outcome.raise_for_error()
         return 0
 
-    _run(body)
+    _run(body, as_json=as_json, stack=stack)
 
 
-_COMMANDS = {"rollback", "history", "diff", "mark", "verify", "deploy"}
+_COMMANDS = {"rollback", "history", "show", "diff", "mark", "write-config", "verify", "deploy"}
 
 
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
 
 
 def _route(argv: list[str]) -> list[str]:
-    """`infra-rollback prod --to previous` is short for `infra-rollback rollback prod --to previous`.
+    """`infra-rollback prod --to previous` is short for `infra-rollback rollback prod --to previous`
+    (and `infra-rollback prod` for `infra-rollback rollback prod --to previous`).
 
     The global flags (--debug, --quiet, --no-color) may stand anywhere: they are moved to the front.
     """
@@ -421,8 +600,6 @@ def _click_exceptions() -> object:
 def main(argv: list[str] | None = None) -> None:
     cx: Any = _click_exceptions()
     args = _route(list(sys.argv[1:] if argv is None else argv))
-    if "--no-color" in args:
-        os.environ["NO_COLOR"] = "1"  # before Typer renders any help (eager, ahead of the callback)
     try:
         code = app(args=args, prog_name="infra-rollback", standalone_mode=False)
     except cx.UsageError as exc:
@@ -430,6 +607,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)  # no arguments: Typer has printed the help
         # Bad flags or arguments: one line, exit 2.
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        if "--json" in args:
+            from rollback import render
+
+            sys.stdout.write(render.to_json({"outcome": "bad-input", "error": one_line(exc.format_message()),
+                                             "exit_code": EXIT_BAD_INPUT}) + "\n")
         sys.stderr.write(f"error: {one_line(exc.format_message())}{where}\n")
         sys.exit(EXIT_BAD_INPUT)
     except typer.Abort:

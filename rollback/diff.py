@@ -421,7 +421,7 @@ class _Differ:
             if dep_change is not None and dep_change.op is Op.REPLACE:
                 follows.append(((key,), PropertyChange(
                     format_path((key,)), display(now.inputs.get(key)),
-                    f"[{out_key} of the new {dep_change.type.rsplit(':', 1)[-1]} {urn_name(dep_urn)}]")))
+                    f"[{out_key} of the new {dep_change.type} {urn_name(dep_urn)}]")))
         return follows
 
     def _both(self, now: Resource, then: Resource) -> ResourceChange | None:

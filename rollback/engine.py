@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from rollback.errors import ConcurrentUpdate, EngineUnavailable, OperationFailed, PlanUnsupported, StackNotFound
 
-INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
-                "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), "
-                "then retry; `--preview` works without it")
+CLI_MISSING = ("the Pulumi CLI is not installed (no `pulumi` on PATH): install it from "
+               "https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`), then retry")
+INSTALL_HINT = CLI_MISSING + "; `--preview` works without it"   # a rollback's
 
 OnEvent = Callable[[Any], None]
 
@@ -80,12 +80,13 @@ def engine_available() -> bool:
     return bool(_installed) or cli_available()
 
 
-def default_engine() -> Engine:
-    """The engine for an action given none: the installed one, else the Automation API's (which needs a CLI)."""
+def default_engine(missing: str = INSTALL_HINT) -> Engine:
+    """The engine for an action given none: the installed one, else the Automation API's (which needs a CLI;
+    without one, :class:`EngineUnavailable` with ``missing``: how to install it, in the command's words)."""
     if _installed:
         return _installed[-1]
     if not cli_available():
-        raise EngineUnavailable(INSTALL_HINT)
+        raise EngineUnavailable(missing)
     return AutomationEngine()
 
 

@@ -178,7 +178,7 @@ def _guard(out: EngineCheck, step: EngineStep, *, data_bearing: bool, protected:
     if step.op not in DESTROYS:
         return
     if data_bearing and not allow_data_loss:
-        out.refusals.append(f"the engine would {step.op} data-bearing {step.type} {step.urn} (pass "
+        out.refusals.append(f"DATA LOSS: the engine would {step.op} data-bearing {step.type} {step.urn} (pass "
                             f"--allow-data-loss to allow it)")
     if protected:
         out.refusals.append(f"the engine would {step.op} protected resource {step.urn} (unprotect it first: "

@@ -21,6 +21,14 @@ from rollback.state.codec import decompress, parse_deployment
 from rollback.state.secrets import SecretBox, passphrase_from_env
 
 
+def did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    """``; did you mean 'previous'?`` for a near miss (``previos``), else nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word.strip().lower(), choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -222,7 +230,33 @@ class StackHistory:
             if version.mark is Mark.BAD:
                 warnings.append(f"{version.label} is marked bad{': ' + version.mark_reason if version.mark_reason else ''}")
             return Resolution(version, (), tuple(warnings))
-        raise TargetError(f"unknown target '{target}' (use previous, N, vN, last-good or git:REF)")
+        hint = did_you_mean(spec, ("previous", "last-good"))
+        raise TargetError(f"unknown target '{one_line(target, limit=60)}'{hint} (use previous, N, vN, last-good or "
+                          f"git:REF)")
+
+    def current_number(self) -> int:
+        """The version the current state is (``current``); an error when it matches none."""
+        number = self.current_version()
+        if number is None:
+            if not self.entries:
+                raise VersionNotFound(f"stack '{self.ref}' has no history")
+            raise VersionNotFound(f"stack '{self.ref}': the current state matches no version of its history "
+                                  f"(e.g. after `pulumi stack import`); name a version (N or vN)")
+        return number
+
+    def number_of(self, spec: str, *, targets: bool = True) -> int:
+        """The version ``spec`` names: ``current``, ``N``, ``vN``, and with ``targets`` also ``previous``,
+        ``last-good`` and ``git:REF`` (as ``--to`` reads them)."""
+        text = spec.strip()
+        if text.lower() == "current":
+            return self.current_number()
+        number = version_number(text)
+        if number is not None:
+            return self.version(number).number
+        if targets:
+            return self.resolve(text).target.number
+        raise VersionNotFound(f"'{one_line(spec, limit=60)}' is not a version number{did_you_mean(text, ('current',))} "
+                              f"(use N, vN or current)")
 
     def _skip_reason(self, v: Version) -> str | None:
         if not v.has_checkpoint:

@@ -23,3 +23,19 @@ def read_project_file(cwd: Path) -> dict[str, Any] | None:
                 raise BadInput(f"{path}: not readable as YAML ({exc.__class__.__name__})") from exc
             return doc if isinstance(doc, dict) else {}
     return None
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest directory holding a ``Pulumi.yaml`` (or ``.yml``), from ``start`` upward, as git and
+    pulumi look for theirs; None when there is none up to the file system's root."""
+    try:
+        here = start.resolve()
+    except OSError:
+        return None
+    for directory in (here, *here.parents):
+        try:
+            if (directory / "Pulumi.yaml").is_file() or (directory / "Pulumi.yml").is_file():
+                return directory
+        except OSError:
+            return None
+    return None

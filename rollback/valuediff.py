@@ -63,7 +63,7 @@ class UncomparedSecret:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"urn": self.urn, "path": self.path}
+        return {"urn": self.urn, "path": self.path, "reason": self.reason}
 
 
 def _json_container(text: str) -> Any:

@@ -407,11 +407,10 @@ def _replace(path: Path, text: str) -> None:
         raise BadInput(f"{_display(path)}: cannot write ({exc.strerror or exc.__class__.__name__})") from exc
 
 
-def write_target_config(cwd: Path, stack: str, target: Version, deployment: Deployment) -> str:
-    """``--write-config``: write version ``target``'s recorded config into the stack's config file; a note.
-
-    Pulumi Cloud's history hides secure values: for those keys the file keeps what it has.
-    """
+def write_version_config(cwd: Path, stack: str, target: Version, deployment: Deployment, *,
+                         dry_run: bool = False) -> WriteResult:
+    """Write version ``target``'s recorded config into the stack's config file (``dry_run``: only say what
+    would change). Pulumi Cloud's history hides secure values: for those keys the file keeps what it has."""
     from rollback.stackconfig import StackConfigFile, reveal_hidden, stack_config_path
 
     file = StackConfigFile.find(cwd, stack)
@@ -419,8 +418,13 @@ def write_target_config(cwd: Path, stack: str, target: Version, deployment: Depl
     recorded, missing = reveal_hidden(target.config, local)
     recorded.update({key: local[key] for key in missing if key in local})
     path = file.path if file is not None else stack_config_path(cwd, stack)
-    result = write_stack_config(path, recorded, secrets_provider=deployment.secrets_provider)
+    return write_stack_config(path, recorded, secrets_provider=deployment.secrets_provider, dry_run=dry_run)
+
+
+def write_target_config(cwd: Path, stack: str, target: Version, deployment: Deployment) -> str:
+    """``--write-config``: write version ``target``'s recorded config into the stack's config file; a note."""
+    result = write_version_config(cwd, stack, target, deployment)
     if not result.any_change:
-        return f"{path}: already holds v{target.number}'s config"
-    return (f"{path}: wrote v{target.number}'s config ({'; '.join(result.lines())}); "
+        return f"{result.path}: already holds v{target.number}'s config"
+    return (f"{result.path}: wrote v{target.number}'s config ({'; '.join(result.lines())}); "
             f"commit it so the next deploy does not bring the bad release back")

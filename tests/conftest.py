@@ -9,6 +9,7 @@ them, with the build's last lines. Only where there is no Go at all do they skip
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -68,6 +69,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                                "(scripts/build_terraform.sh needs Go 1.26)")
                 for item in tf_needing:
                     item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_pulumi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `pulumi` of the machine's own on PATH must not change what a test sees (a preview asks the engine when
+    there is one): tests that want the engine use the one built for them (tests/engine), through its folder."""
+    keep = [p for p in os.environ.get("PATH", "").split(os.pathsep)
+            if p and not os.access(os.path.join(p, "pulumi"), os.X_OK)]
+    monkeypatch.setenv("PATH", os.pathsep.join(keep))
 
 
 @pytest.fixture()

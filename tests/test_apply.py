@@ -239,7 +239,7 @@ def test_data_bearing_delete_is_refused_then_allowed_by_flag(world: Path) -> Non
 
     action, out, _ = rollback(world, allow_data_loss=True)
     assert run(action, "6").outcome is Outcome.ROLLED_BACK
-    assert "allowed by --allow-data-loss: delete of data-bearing aws:s3/bucketV2:BucketV2" in out.getvalue()
+    assert "allowed by --allow-data-loss: will delete data-bearing aws:s3/bucketV2:BucketV2" in out.getvalue()
 
 
 def test_protected_delete_is_refused(world: Path) -> None:

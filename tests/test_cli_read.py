@@ -49,6 +49,10 @@ def shop(tmp_path: Path) -> ShopBackend:
     return backend
 
 
+def _urn_paths(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"urn": u["urn"], "path": u["path"]} for u in items]
+
+
 def _props(doc: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {f"{c['urn'].rsplit('::', 1)[-1]}.{p['path']}": (p.get("before"), p.get("after"))
             for c in doc["changes"] for p in c["properties"]}
@@ -84,10 +88,14 @@ def test_diff_the_other_way_and_between_two_numbered_versions(example: Path) -> 
 def test_diff_text_and_markdown(example: Path) -> None:
     text = cli("diff", "prod", "--from", "2", "--to", "current", "--cwd", str(example))
     assert text.exit_code == 0, text.stderr
-    assert text.stdout.startswith("Diff: omniserve/prod  v2")
+    assert text.stdout.startswith("diff omniserve/prod v2 (image 1.4.0) -> current (image 1.5.0): image, ")
     assert 'Deployment omniserve, container "bot": image ghcr.io/omniserve/bot:1.4.0 -> ghcr.io/omniserve/bot:1.5.0' \
         in text.stdout
-    assert "+  re-create kubernetes:core/v1:ConfigMap  omniserve-sentiment-model" in text.stdout
+    assert "| 3 replace, 3 update, 1 create" in text.stdout   # a forward diff creates; a rollback re-creates
+    assert "re-create" not in text.stdout and "kubernetes:core/v1:ConfigMap  omniserve-sentiment-model" \
+        not in text.stdout   # each resource is a detail (--verbose)
+    verbose = cli("diff", "prod", "--from", "2", "--to", "current", "--verbose", "--cwd", str(example))
+    assert "+  create    kubernetes:core/v1:ConfigMap  omniserve-sentiment-model" in verbose.stdout
 
     md = cli("diff", "prod", "--from", "2", "--to", "current", "--markdown", "--cwd", str(example))
     assert md.exit_code == 0, md.stderr
@@ -124,10 +132,14 @@ def test_conflicting_flags_are_rejected_before_any_work(tmp_path: Path, args: li
 
 def test_diff_does_not_call_an_old_version_current_nor_itself_a_rollback(example: Path) -> None:
     text = cli("diff", "prod", "--from", "2", "--to", "current", "--cwd", str(example))
-    assert text.stdout.splitlines()[0] == "Diff: omniserve/prod  v2 -> current"
+    first = text.stdout.splitlines()[0]
+    assert first.startswith("diff omniserve/prod v2 (image 1.4.0) -> current (image 1.5.0): ")
+    assert first.endswith("2 secrets change | 3 replace, 3 update, 1 create")
+    assert "revert" not in first and "apply" not in text.stdout
     md = cli("diff", "prod", "--from", "2", "--to", "current", "--markdown", "--cwd", str(example))
     first = md.stdout.splitlines()[0]
-    assert "Rollback" not in first and "(current)" not in first
+    assert first.startswith("## Diff: `omniserve/prod` v2") and "Rollback" not in first and "(current)" not in first
+    assert "only in current" not in md.stdout and "re-created" not in md.stdout
 
 
 def test_diff_of_an_unknown_version_names_the_range(example: Path) -> None:
@@ -264,10 +276,21 @@ def test_damaged_gzip_checkpoint_names_the_file(tmp_path: Path) -> None:
     assert str(checkpoint) in line and "truncated" in line   # gzip itself says so
 
 
-def test_damaged_history_entry_names_the_file(shop: ShopBackend) -> None:
+def test_damaged_history_entry_is_skipped_with_a_warning_naming_the_file(shop: ShopBackend) -> None:
+    """In an incident, one corrupt history entry must not take `history` down: the others are listed."""
     info = shop.history_paths(2)[0]
     _truncate(info)
-    line = one_error_line(cli("history", "prod", "--backend", shop.url))
+    result = cli("history", "prod", "--backend", shop.url)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[2:] if not line.startswith("!")] == ["v1"]
+    warning = next(line for line in lines if line.startswith("! "))
+    assert warning.startswith("! v2 skipped: ") and str(info) in warning
+    doc = invoke_json(cli("history", "prod", "--json", "--backend", shop.url))
+    assert [v["version"] for v in doc["versions"]] == [1]
+    assert any(str(info) in w for w in doc["warnings"])
+    # A rollback needs the entries it reads: a preview that must read v2 still stops, naming the file.
+    line = one_error_line(cli("rollback", "prod", "--to", "2", "--preview", "--backend", shop.url))
     assert str(info) in line
 
 
@@ -308,7 +331,7 @@ def test_history_entry_without_its_checkpoint(shop: ShopBackend) -> None:
 
     doc = invoke_json(cli("history", "prod", "--json", "--backend", shop.url))
     assert [v["has_checkpoint"] for v in doc["versions"]] == [True, False]
-    assert "[no checkpoint]" in cli("history", "prod", "--backend", shop.url).stdout
+    assert "succeeded (no checkpoint)" in cli("history", "prod", "--backend", shop.url).stdout
 
     for target in ("1", "v1"):
         line = one_error_line(cli("rollback", "prod", "--to", target, "--preview", "--backend", shop.url))
@@ -331,7 +354,7 @@ def test_no_debug_traceback_unless_asked(shop: ShopBackend, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("args, word", [(["history", "prod", "--limit", "0"], "--limit"),
-                                        (["prod", "--preview"], "--to"),
+                                        (["prod", "--preview", "--timeout", "soon"], "--timeout"),
                                         (["history", "prod", "--no-such-option"], "--no-such-option")])
 def test_usage_errors_are_one_line_too(shop: ShopBackend, capsys: pytest.CaptureFixture[str], args: list[str],
                                        word: str) -> None:
@@ -350,10 +373,15 @@ def test_no_passphrase_preview_lists_the_secrets_it_could_not_compare(shop: Shop
     assert result.exit_code == 0, result.stderr
     plan = json.loads(result.stdout)
     assert {"urn": shop.urn("kubernetes:core/v1:Secret", "web-secrets"), "path": "stringData"} in \
-        plan["summary"]["uncompared_secrets"]
+        _urn_paths(plan["summary"]["uncompared_secrets"])
     assert any("could not be compared" in w and "web-secrets" in w for w in plan["warnings"])
     text = cli("rollback", "prod", "--to", "1", "--preview", "--backend", shop.url)
-    assert text.exit_code == 0 and "stringData could not be compared: no passphrase" in text.stdout
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    # right under the verdict, whose counts say they are lower bounds
+    assert lines[0].endswith("| 1+ update") and lines[2].startswith("  ! rehearsal skipped")
+    assert lines[3] == ("  ! 1 secret could not be compared (no passphrase (set PULUMI_CONFIG_PASSPHRASE or "
+                        "PULUMI_CONFIG_PASSPHRASE_FILE)): web-secrets stringData; the counts are lower bounds")
 
 
 def test_no_passphrase_preview_without_rehearsal_lists_the_secrets_it_could_not_compare(
@@ -363,10 +391,11 @@ def test_no_passphrase_preview_without_rehearsal_lists_the_secrets_it_could_not_
                            "--backend", shop.url))
     assert plan["to_version"] == 1
     assert plan["summary"]["uncompared_secrets"] == [{"urn": shop.urn("kubernetes:core/v1:Secret", "web-secrets"),
-                                                      "path": "stringData"}]
+                                                      "path": "stringData", "reason": "no passphrase (set "
+                                                      "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)"}]
     text = cli("rollback", "prod", "--to", "1", "--preview", "--no-rehearse", "--backend", shop.url)
     assert text.exit_code == 0, text.stderr
-    assert "web-secrets stringData could not be compared: no passphrase" in text.stdout
+    assert "1 secret could not be compared (no passphrase" in text.stdout and ": web-secrets stringData;" in text.stdout
 
 
 def test_no_passphrase_diff_lists_the_secrets_it_could_not_compare(shop: ShopBackend,
@@ -374,10 +403,10 @@ def test_no_passphrase_diff_lists_the_secrets_it_could_not_compare(shop: ShopBac
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
     doc = invoke_json(cli("diff", "prod", "--from", "1", "--to", "current", "--json", "--backend", shop.url))
     assert {"urn": shop.urn("kubernetes:core/v1:Secret", "web-secrets"), "path": "stringData"} in \
-        doc["summary"]["uncompared_secrets"]
+        _urn_paths(doc["summary"]["uncompared_secrets"])
     text = cli("diff", "prod", "--from", "1", "--to", "current", "--backend", shop.url)
     assert text.exit_code == 0, text.stderr
-    assert "web-secrets stringData could not be compared: no passphrase" in text.stdout
+    assert "1 secret could not be compared (no passphrase" in text.stdout and ": web-secrets stringData;" in text.stdout
 
 
 def test_pending_operations_are_a_warning_in_the_preview(tmp_path: Path) -> None:
@@ -402,7 +431,8 @@ def test_pending_operations_are_a_warning_in_the_preview(tmp_path: Path) -> None
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-@pytest.mark.parametrize("fmt, golden", [([], "preview_example.txt"), (["--markdown"], "preview_example.md")])
+@pytest.mark.parametrize("fmt, golden", [([], "preview_example.txt"), (["--verbose"], "preview_example_verbose.txt"),
+                                         (["--markdown"], "preview_example.md")])
 def test_example_preview_matches_the_golden(example: Path, fmt: list[str], golden: str) -> None:
     """`infra-rollback prod --to previous --preview` on examples/ (UPDATE_GOLDEN=1 rewrites the files)."""
     result = cli("rollback", "prod", "--to", "previous", "--preview", "--cwd", str(example), *fmt)
@@ -413,3 +443,15 @@ def test_example_preview_matches_the_golden(example: Path, fmt: list[str], golde
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(result.stdout, encoding="utf-8")
     assert result.stdout == path.read_text(encoding="utf-8"), f"differs from {path} (UPDATE_GOLDEN=1 rewrites it)"
+
+
+def test_the_example_preview_starts_and_ends_with_its_verdict(example: Path) -> None:
+    """The answer first (and again last): where from and to, what changes, how many, what to type next."""
+    lines = cli("rollback", "prod", "--preview", "--cwd", str(example)).stdout.splitlines()
+    verdict = ["omniserve/prod v6 (image 1.5.0) -> v2 (image 1.4.0): image, memory 1Gi->512Mi, cpu 1->500m, "
+               "4 env vars, 2 secrets revert | 1 delete, 3 replace, 3 update",
+               "preview only, nothing changed | apply: infra-rollback prod --to v2"]
+    assert lines[:2] == verdict and lines[-2:] == verdict
+    assert lines.index("What changes") < 8                                  # the workloads come next
+    assert not any(line.startswith(("Resources", "Provider plugins", "Rehearsal")) for line in lines)
+    assert lines[-4].startswith("--verbose shows each of the 7 resources")

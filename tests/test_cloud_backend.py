@@ -307,9 +307,9 @@ def test_preview_previous_exports_only_what_it_needs(project: Path, fake: Record
 
 
 def test_preview_text_never_shows_a_secret(project: Path, fake: RecordedPulumi) -> None:
-    result = cli(fake, "prod", "--to", "3", "--preview", *cloud(project))
+    result = cli(fake, "prod", "--to", "3", "--preview", "--verbose", *cloud(project))
     assert result.exit_code == 0, result.stderr
-    assert "[secret]" in result.stdout and "1.4.0" in result.stdout
+    assert "[secret]" in result.stdout and "1.4.0" in result.stdout     # cli() checks no plaintext secret shows
     assert fake.exports() == [None, "3"]
 
 

@@ -7,6 +7,7 @@ recover in the record; a config identical to a version marked bad is refused; a 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,7 @@ from rollback.render.text import deploy_result
 from rollback.stackconfig import Sameness, compare_configs
 from statekit.pulumi_writer import DiyBackend
 from tests.paths import ROOT
+from tests.support.backends import invoke_json
 from tests.support.fake_engine import FakeEngine
 
 PASS = "omniserve-example"
@@ -107,7 +109,8 @@ def test_deploy_then_bad_release_rolls_itself_back(project: Path) -> None:
     assert result["time_to_recover_seconds"] is not None and result["time_to_recover_seconds"] >= 0
     assert "failure_detected_at" in result["timings"] and "recovered_at" in result["timings"]
     shown = bad.listener.out.getvalue()
-    assert "rolling back to last-good" in shown and "Rollback preview" in shown
+    assert "rolling back to last-good" in shown
+    assert "omniserve/prod v2 (image 1.5.0) -> v1 (image 1.4.0, marked good): image revert" in shown
     assert "rolled back prod to v1 as v3" in shown and "time to recover" in shown
 
     ctx = Context(cwd=project, passphrase=lambda: PASS)
@@ -214,3 +217,107 @@ def test_deploy_finds_the_stack_config_where_the_health_gates_do(project: Path) 
     engine = FakeEngine(project / "state", PASS)
     assert run(deploy(project, engine, gates(True))).outcome is Outcome.DEPLOYED
     assert str(engine.calls[0][1]["config_file"]).endswith("stacks/Pulumi.prod.yaml")
+
+
+# -- git kept honest: rollback, write-config, a clean deploy ------------------------------------------
+def _cli(*args: str) -> Any:
+    from tests.support.backends import cli
+
+    return cli(*args)
+
+
+def _roll_back(project: Path, engine: FakeEngine, target: str) -> None:
+    from rollback.actions.rollback import Rollback
+
+    ctx = Context(cwd=project, passphrase=lambda: PASS)
+    outcome = Rollback(ctx=ctx, engine=engine, verifier=gates(True), confirm=TerminalConfirm(yes=True),
+                       listener=Console(out=io.StringIO(), err=io.StringIO())).run("prod", target)
+    outcome.raise_for_error()
+    assert outcome.outcome is Outcome.ROLLED_BACK
+
+
+def test_rollback_then_write_config_then_a_clean_deploy(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow docs/ci.md describes: after a rollback git still holds the bad release; deploy refuses it and
+    names the command that fixes the file; write-config writes it; the next deploy is clean."""
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASS)
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    engine = FakeEngine(project / "state", PASS)
+    run(deploy(project, engine, gates(True)))                                   # v1 1.4.0, marked good
+    set_image(project, "ghcr.io/omniserve/bot:1.5.0")
+    with pytest.raises(OperationFailed):
+        run(deploy(project, engine, gates(False)))                              # v2 1.5.0, unhealthy: bad
+    _roll_back(project, engine, "previous")                                      # v3: v1's state and config
+    path = project / "stacks" / "Pulumi.prod.yaml"
+    assert "omniserve:image: ghcr.io/omniserve/bot:1.5.0" in path.read_text()    # git still has the bad one
+
+    with pytest.raises(Refused) as refused:
+        run(deploy(project, engine, gates(True)))
+    assert "identical to v2, marked bad" in refused.value.message
+    assert "`infra-rollback write-config prod`" in refused.value.message and "(v3)" in refused.value.message
+
+    dry = _cli("write-config", "prod", "--dry-run", "--cwd", str(project))
+    assert dry.exit_code == 0, dry.stderr
+    assert "would write v3's config (~ omniserve:image)" in dry.stdout and "1.5.0" in path.read_text()
+    written = _cli("write-config", "prod", "--cwd", str(project / "infra"))      # Pulumi.yaml found above
+    assert written.exit_code == 0, written.stderr
+    assert written.stdout.strip().endswith("wrote v3's config (~ omniserve:image); commit it so the next deploy "
+                                           "does not bring the bad release back")
+    text = path.read_text()
+    assert "omniserve:image: ghcr.io/omniserve/bot:1.4.0" in text and text.startswith("# omniserve, production.")
+    again = invoke_json(_cli("write-config", "prod", "--json", "--cwd", str(project)))
+    assert again["written"] is False and again["lines"] == [] and again["version"] == 3
+
+    clean = run(deploy(project, engine, gates(True)))                            # no --force needed
+    assert clean.outcome is Outcome.DEPLOYED and clean.to_dict()["new_version"] == 4
+
+    table = _cli("history", "prod", "--cwd", str(project)).stdout.splitlines()
+    v3 = next(line for line in table if line.startswith(" v3 "))
+    assert "rollback to v1" in v3 and "succeeded" in v3 and "bot:1.4.0" in v3
+    assert next(line for line in table if line.startswith(" v2 ")).rstrip().endswith(
+        "bad: health gates failed: https://omniserve.example.com/metrics/triage (" + _who() + ")")
+
+
+def _who() -> str:
+    from rollback.records import actor
+
+    return str(actor()["user"])
+
+
+def test_write_config_on_a_rollback_with_nothing_to_roll_back(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone rolled back without --write-config; running it again with the flag writes the file, though
+    there is nothing left to roll back."""
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASS)
+    engine = FakeEngine(project / "state", PASS)
+    run(deploy(project, engine, gates(True)))
+    set_image(project, "ghcr.io/omniserve/bot:1.5.0")
+    with pytest.raises(OperationFailed):
+        run(deploy(project, engine, gates(False)))
+    _roll_back(project, engine, "1")
+    result = _cli("rollback", "prod", "--to", "1", "--write-config", "--yes", "--cwd", str(project))
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[-2] == "nothing to roll back: prod already has the desired state of v1"
+    assert out[-1].endswith("wrote v1's config (~ omniserve:image); commit it so the next deploy does not bring the "
+                            "bad release back")
+    assert "omniserve:image: ghcr.io/omniserve/bot:1.4.0" in (project / "stacks" / "Pulumi.prod.yaml").read_text()
+    doc = invoke_json(_cli("rollback", "prod", "--to", "1", "--write-config", "--yes", "--json", "--cwd",
+                           str(project)))
+    assert doc["outcome"] == "nothing-to-do" and doc["config"]["written"] is False
+
+
+def test_a_failed_apply_still_prints_its_json_document(project: Path) -> None:
+    engine = FakeEngine(project / "state", PASS, fail_up="the provider said no")
+    outcome = deploy(project, engine, gates(True)).run("prod")
+    assert outcome.outcome is Outcome.FAILED and outcome.error is not None
+    assert outcome.to_dict()["outcome"] == "failed" and outcome.to_dict()["notes"]
+
+
+def test_no_pulumi_cli_hint_fits_deploy(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(project / "no-bin"))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASS)
+    result = _cli("deploy", "prod", "--yes", "--json", "--cwd", str(project))
+    assert result.exit_code == 1
+    assert "Pulumi CLI is not installed" in result.stderr and "--preview` works" not in result.stderr
+    assert "a deploy runs `pulumi up`" in result.stderr
+    assert json.loads(result.stdout) == {"stack": "prod", "outcome": "failed", "error": result.stderr[7:].strip(),
+                                         "exit_code": 1}

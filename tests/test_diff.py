@@ -412,7 +412,8 @@ def test_without_a_passphrase_secrets_are_listed_as_uncompared() -> None:
     result = run(a, b, passphrase=None)
     assert result.changes == ()
     assert [(u.urn, u.path) for u in result.uncompared_secrets] == [(urn(t, "db"), "stringData")]
-    assert result.to_dict()["summary"]["uncompared_secrets"] == [{"urn": urn(t, "db"), "path": "stringData"}]
+    (listed,) = result.to_dict()["summary"]["uncompared_secrets"]
+    assert (listed["urn"], listed["path"]) == (urn(t, "db"), "stringData") and "passphrase" in listed["reason"]
     assert result.warnings == ((f"secret at {urn(t, 'db')} stringData could not be compared: no passphrase "
                                f"(set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)"),)
 
@@ -610,7 +611,7 @@ def test_a_reference_to_a_replaced_dependency_follows_it_and_an_unchanged_one_is
     assert set(by_type) == {"aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Service"}
     service = by_type["aws:ecs/service:Service"]["properties"]
     assert service == [{"path": "taskDefinition", "before": "arn:aws:ecs:us-east-1:1:task-definition/bot:3",
-                        "after": "[arn of the new TaskDefinition bot]"}]
+                        "after": "[arn of the new aws:ecs/taskDefinition:TaskDefinition bot]"}]
     td_paths = [p["path"] for p in by_type["aws:ecs/taskDefinition:TaskDefinition"]["properties"]]
     assert "executionRoleArn" not in td_paths          # the same role (by content), whatever its ARN
 

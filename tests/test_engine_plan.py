@@ -170,8 +170,8 @@ def test_the_preview_evaluates_every_guard(world: Path) -> None:
     assert result.exit_code == 0, result.stderr                    # a preview, whatever it finds
     doc = json.loads(result.stdout)
     assert any("stack is locked by alice@ci-runner-7" in r for r in doc["refusals"])
-    assert any("would delete of data-bearing aws:dynamodb/table:Table" in r or
-               "delete of data-bearing aws:dynamodb/table:Table" in r for r in doc["refusals"])
+    assert any(r.startswith("DATA LOSS: would delete data-bearing aws:dynamodb/table:Table omniserve-sessions")
+               for r in doc["refusals"])
     assert doc["engine"]["ran"] is False and "pulumi" in doc["engine"]["note"]
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.paths import ROOT
 
 HEAVY = ("pulumi", "grpc", "boto3", "botocore", "kubernetes")
-SUBCOMMANDS = ("rollback", "history", "diff", "mark", "verify", "deploy")
+SUBCOMMANDS = ("rollback", "history", "show", "diff", "mark", "write-config", "verify", "deploy")
 
 _PROBE = """
 import contextlib, io, json, sys

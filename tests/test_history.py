@@ -28,8 +28,8 @@ from tests.support.backends import (
 )
 
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
-                "resource_changes", "has_checkpoint"}
-TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "warnings"}
+                "mark_reason", "mark_by", "who", "image", "resource_changes", "has_checkpoint"}
+TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "operations", "warnings"}
 
 
 
@@ -97,7 +97,8 @@ def test_history_json_has_the_documented_shape_newest_first(tmp_path: Path) -> N
     assert oldest == {**{k: oldest[k] for k in oldest if k not in VERSION_KEYS},
                       "version": 1, "kind": "update", "result": "succeeded", "start_time": 1_790_000_000,
                       "end_time": 1_790_000_060, "message": "release 1", "git_head": "a1b2c3d4e5f6",
-                      "mark": None, "resource_changes": {"update": 1}, "has_checkpoint": True}
+                      "mark": None, "mark_reason": None, "mark_by": None, "who": None, "image": "web:1",
+                      "resource_changes": {"update": 1}, "has_checkpoint": True}
 
 
 def test_history_limit_shows_the_newest_n(example: Path) -> None:
@@ -105,11 +106,13 @@ def test_history_limit_shows_the_newest_n(example: Path) -> None:
     assert [v["version"] for v in doc["versions"]] == [6, 5]
     assert doc["current_version"] == 6
 
-    text = cli("history", "prod", "--cwd", str(example))
+    text = cli("history", "prod", "--cwd", str(example), "--limit", "2")
     assert text.exit_code == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert lines[0] == "History of omniserve/prod (newest first)"
-    assert lines[1].startswith("* v6  refresh succeeded") and lines[6].startswith("  v1  update succeeded")
+    assert lines[0] == "History of omniserve/prod (newest first; * = current state)"
+    assert lines[1].split() == ["VERSION", "WHEN", "KIND", "RESULT", "WHO", "GIT", "IMAGE", "CHANGES"]
+    assert lines[2].split()[:5] == ["*v6", "2026-11-13", "07:45", "UTC", "refresh"]
+    assert lines[3].split()[:5] == ["v5", "2026-11-12", "17:03", "UTC", "update"] and len(lines) == 4
 
 
 def test_history_limit_must_be_positive(example: Path) -> None:
@@ -342,7 +345,10 @@ def test_mark_writes_beside_pulumi_and_history_shows_it(example: Path) -> None:
     doc = history_json("prod", "--cwd", str(example))
     assert {v["version"]: v["mark"] for v in doc["versions"]} == {6: None, 5: "bad", 4: None, 3: None, 2: None,
                                                                   1: None}
-    assert "[bad]" in cli("history", "prod", "--cwd", str(example)).stdout
+    row = next(line for line in cli("history", "prod", "--cwd", str(example)).stdout.splitlines()
+               if line.startswith(" v5 "))
+    assert row.rstrip().endswith(f"bad: tags every ticket urgent ({doc['versions'][1]['mark_by']})")
+    assert doc["versions"][1]["mark_reason"] == "tags every ticket urgent"
 
 
 def test_mark_text_output_and_remarking(example: Path) -> None:
@@ -387,3 +393,60 @@ def test_a_mark_or_record_that_cannot_be_read_is_said_not_dropped(example: Path)
     plan = preview_json(example, "previous")
     assert {s["version"]: s["reason"] for s in plan["skipped"]}[5] == "same as current"   # not "marked bad"
     assert any("'bda', neither good nor bad" in w for w in plan["warnings"])
+
+
+# -- the table, as people read it (goldens read line by line) ------------------------------------------
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"differs from {path} (UPDATE_GOLDEN=1 rewrites it)"
+
+
+def test_example_history_table_matches_the_golden(example: Path) -> None:
+    """`infra-rollback history prod` on examples/: a table with headers, the current version starred,
+    who made each version, its git commit and image; empty columns (MARK, WHY) left out."""
+    result = cli("history", "prod", "--cwd", str(example))
+    assert result.exit_code == 0 and result.stderr == ""
+    _golden("history_example.txt", result.stdout)
+
+
+def test_an_incident_in_the_history_table(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Marks with their reason and author, and a rollback that died half way (its audit record still says
+    in-progress and nobody holds the stack): INTERRUPTED, at the time it was decided."""
+    monkeypatch.setenv("LOGNAME", "ana")
+    assert cli("mark", "prod", "5", "--bad", "--reason", "tags every ticket urgent", "--cwd", str(example)).exit_code == 0
+    assert cli("mark", "prod", "2", "--good", "--reason", "a week without incident", "--cwd",
+               str(example)).exit_code == 0
+    records = example / "backend" / ".infra-rollback" / "omniserve" / "prod" / "records"
+    records.mkdir(parents=True)
+    (records / "20261113T080000000Z-0a1b2c3d4e5f.json").write_text(json.dumps({
+        "kind": "rollback", "id": "0a1b2c3d4e5f", "stack": "prod", "project": "omniserve", "from_version": 6,
+        "to_version": 2, "reason": "tags every ticket urgent", "actor": {"user": "ben", "host": "laptop"},
+        "decided_at": "2026-11-13T08:00:00.000Z", "outcome": "in-progress", "summary": {}, "timings": {},
+        "notes": []}))
+    result = cli("history", "prod", "--cwd", str(example))
+    assert result.exit_code == 0, result.stderr
+    _golden("history_incident.txt", result.stdout)
+    doc = history_json("prod", "--cwd", str(example))
+    (op,) = doc["operations"]
+    assert (op["to_version"], op["by"], op["outcome"], op["state"]) == (2, "ben", "in-progress", "interrupted")
+    # Someone holds the stack: the rollback may still be running, so it is not called interrupted.
+    shop_lock = example / "backend" / ".pulumi" / "locks" / "organization" / "omniserve" / "prod"
+    shop_lock.mkdir(parents=True)
+    (shop_lock / "0b1c.json").write_text(json.dumps({"pid": 7, "username": "ben", "hostname": "laptop",
+                                                     "timestamp": "2026-11-13T08:00:01Z"}))
+    running = cli("history", "prod", "--cwd", str(example)).stdout.splitlines()[2]
+    assert running.split()[:7] == ["-", "2026-11-13", "08:00", "UTC", "rollback", "to", "v2"]
+    assert "IN PROGRESS" in running and "INTERRUPTED" not in running
+
+
+def test_images_are_read_for_the_newest_versions_only(example: Path) -> None:
+    from rollback.actions.context import Context
+    from rollback.actions.history import History
+
+    doc = History(ctx=Context(cwd=example, passphrase=lambda: EXAMPLE_PASSPHRASE), images=2).run("prod")
+    assert [v["image"] for v in doc["versions"]] == ["bot:1.5.0", "bot:1.5.0", None, None, None, None]

@@ -12,9 +12,10 @@ from tests.paths import EXAMPLES
 from tests.support.backends import cli
 
 PREVIEW_KEYS = {"stack", "project", "backend", "from_version", "to_version", "target", "skipped", "changes",
-                "summary", "warnings", "rehearsal", "cannot_restore", "provider_versions", "refusals", "engine"}
+                "summary", "warnings", "rehearsal", "cannot_restore", "provider_versions", "notes", "refusals",
+                "engine"}
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
-                "resource_changes", "has_checkpoint"}
+                "mark_reason", "resource_changes", "has_checkpoint"}
 CHANGE_KEYS = {"urn", "type", "op", "properties", "data_bearing", "protected"}
 PROPERTY_KEYS = {"path", "before", "after"}
 

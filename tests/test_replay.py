@@ -453,7 +453,8 @@ def test_the_note_says_which_inputs_will_not_keep_their_recorded_value():
     (ref,) = next(s for s in plan.steps if s.name == "web").live_refs
     assert ref.current == TD_ARN.replace(":2", ":3")
     assert ("aws:ecs/service:Service web: taskDefinition follows the re-registered "
-            f"aws:ecs/taskDefinition:TaskDefinition web-td's arn (was {TD_ARN})") in plan.notes
+            f"aws:ecs/taskDefinition:TaskDefinition web-td's arn (now {TD_ARN.replace(':2', ':3')}; the target "
+            f"recorded {TD_ARN})") in plan.notes
     # nothing to say when the dependency's value is the recorded one
     same = build_replay_program(dep, secrets=box(dep), current=dep)
     assert not any("follows" in n for n in same.notes)

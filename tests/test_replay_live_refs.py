@@ -57,7 +57,7 @@ def test_the_prod_rollback_to_v2_plans_the_service_to_follow_the_new_task_defini
                                                               REVISION.format(3))
     assert "arn" in next(s for s in plan.steps if s.urn == TASK_DEFINITION).exposed_outputs
     assert ("aws:ecs/service:Service omniserve: taskDefinition follows the re-registered "
-            "aws:ecs/taskDefinition:TaskDefinition omniserve's arn (was "
+            f"aws:ecs/taskDefinition:TaskDefinition omniserve's arn (now {REVISION.format(3)}; the target recorded "
             f"{REVISION.format(2)})") in plan.notes
     # Inputs whose dependency keeps its value (the cluster's arn) follow it too, but need no note.
     assert refs["cluster"].output in ("arn", "id")
@@ -71,7 +71,7 @@ def test_after_the_rollback_the_service_runs_the_new_revision_not_the_deregister
     engine = FakeEngine(world / "backend", PASS)
     out, err = io.StringIO(), io.StringIO()
     action = Rollback(ctx=ctx_for(world), engine=engine, verifier=lambda **_: HEALTHY,
-                      listener=Console(out=out, err=err))
+                      listener=Console(out=out, err=err, verbose=True))
     outcome = action.run("prod", "previous")
     assert outcome.outcome is Outcome.ROLLED_BACK and outcome.error is None
     assert rollback_result(outcome.to_dict()) == f"rolled back prod to v2 as v7 in {outcome.record.timings['applied_seconds']:.1f} s"

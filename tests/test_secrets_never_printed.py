@@ -210,7 +210,7 @@ def eks_case(tmp_path_factory: pytest.TempPathFactory) -> Case:
 
 # -- running every reading command ----------------------------------------------------------------------
 def _commands(stack: str) -> Iterator[list[str]]:
-    for fmt in ([], ["--json"], ["--markdown"]):
+    for fmt in ([], ["--verbose"], ["--json"], ["--markdown"]):
         yield ["rollback", stack, "--to", "previous", "--preview", *fmt]
         yield ["rollback", stack, "--to", "1", "--preview", *fmt]
         yield ["rollback", stack, "--to", "1", "--preview", "--no-rehearse", *fmt]
@@ -218,6 +218,9 @@ def _commands(stack: str) -> Iterator[list[str]]:
         yield ["diff", stack, "--from", "current", "--to", "1", *fmt]
     yield ["history", stack, "--json"]
     yield ["history", stack]
+    for version in ("1", "current"):
+        yield ["show", stack, version]
+        yield ["show", stack, version, "--json"]
 
 
 def _run_all(case: Case, passphrase: str | None, home: Path) -> list[tuple[list[str], Any]]:
@@ -246,7 +249,7 @@ def test_no_plaintext_with_the_passphrase(case: Case, tmp_path: Path) -> None:
         assert result.exit_code == 0, (args, result.stderr)
     if case.secret_changes:
         shown = {" ".join(args): r.stdout for args, r in runs}
-        for fmt in ("", " --json"):
+        for fmt in (" --verbose", " --json"):
             assert "[secret]" in shown[f"rollback {case.stack} --to 1 --preview{fmt}"]
             assert "[secret]" in shown[f"diff {case.stack} --from 1 --to current{fmt}"]
 

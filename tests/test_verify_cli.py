@@ -69,3 +69,38 @@ def test_verify_without_gates_is_bad_input(tmp_path: Path) -> None:
     result = cli("verify", "prod", "--cwd", str(tmp_path))
     assert result.exit_code == 2
     assert result.stderr.startswith("error: stack prod declares no health gates")
+
+
+def test_verify_prints_each_check_once(tmp_path: Path, metrics) -> None:
+    _, url = metrics
+    cwd = project(tmp_path, url)
+    result = cli("verify", "prod", "--cwd", str(cwd))
+    assert result.exit_code == 0, result.stderr
+    assert (result.stdout + result.stderr).count(f"http {url}") == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("stack prod: HEALTHY: all 1 gate(s) healthy")
+    quiet = cli("--quiet", "verify", "prod", "--cwd", str(cwd))
+    assert quiet.stdout.splitlines() == [quiet.stdout.strip()] and "HEALTHY" in quiet.stdout
+    assert quiet.stderr == ""                                  # notes are not errors
+
+
+def test_verify_uses_the_stacks_aws_region(tmp_path: Path, monkeypatch) -> None:
+    """An ECS gate without `region:` asks AWS in the stack's aws:region, not the shell's AWS_REGION."""
+    from rollback.actions.verify import Verify, stack_region
+    from rollback.health import gates
+
+    seen: list[str | None] = []
+
+    def build_gates(spec, *, expectations=None, environ=None, decrypt=None):
+        seen.append((environ or {}).get("AWS_REGION"))
+        return []
+
+    monkeypatch.setattr(gates, "build_gates", build_gates)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    config = {"aws:region": "eu-west-3", "infra-rollback:health": {
+        "timeout": 1, "gates": [{"kind": "ecs-service", "cluster": "c", "service": "s"}]}}
+    Verify(config=config).run("prod")
+    Verify(config={"config": config, "encryptionsalt": "v1:x"}).run("prod")    # the whole file
+    del config["aws:region"]
+    Verify(config=config).run("prod")
+    assert seen == ["eu-west-3", "eu-west-3", "us-east-1"]
+    assert stack_region({"aws:region": " "}) is None

@@ -179,12 +179,50 @@ def test_workflows_call_options_the_cli_has() -> None:
 
     group = typer.main.get_command(app)
     calls = _infra_rollback_calls()
-    assert len(calls) >= 5
+    assert len(calls) >= 7
+    commands = set()
     for where, args in calls:
         routed = _route(args)
-        assert routed[0] == "rollback", where
+        assert routed[0] in ("rollback", "write-config"), where
+        commands.add(routed[0])
         with group.context_class(group, info_name="infra-rollback") as ctx:
-            cmd = group.get_command(ctx, "rollback")
-            sub = cmd.make_context("rollback", routed[1:], parent=ctx)   # raises on an unknown option
+            cmd = group.get_command(ctx, routed[0])
+            sub = cmd.make_context(routed[0], routed[1:], parent=ctx)   # raises on an unknown option
             assert sub.params["stack"] == "$STACK", where
-            assert sub.params["yes"] != sub.params["preview"], f"{where}: exactly one of --yes / --preview"
+            if routed[0] == "rollback":
+                assert sub.params["yes"] != sub.params["preview"], f"{where}: exactly one of --yes / --preview"
+            else:
+                assert sub.params["to"] in ("$TARGET", "$PINNED_TARGET"), f"{where}: the version rolled back to"
+    assert commands == {"rollback", "write-config"}
+
+
+def test_github_apply_opens_a_pull_request_reverting_the_stack_config() -> None:
+    doc = github()
+    on = doc.get("on", doc.get(True))
+    write_config = on["workflow_dispatch"]["inputs"]["write_config"]
+    assert write_config["type"] == "boolean" and write_config["default"] is True
+    apply = doc["jobs"]["apply"]
+    assert apply["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+    step = next(s for s in apply["steps"] if s.get("id") == "revert")
+    assert re.fullmatch(r"\$\{\{\s*inputs\.write_config\s*\}\}", step["if"])
+    names = [s.get("name") for s in apply["steps"]]
+    assert names.index("Roll back") < names.index(step["name"]) < names.index("Summary")
+    run = step["run"]
+    assert 'infra-rollback write-config "$STACK" --to "$TARGET" --json > write-config.json' in run
+    assert 'title="Revert $STACK to $TARGET after rollback"' in run
+    assert 'gh pr create --base "$BASE" --head "$branch" --title "$title"' in run
+    assert "git push origin" in run and step["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert "steps.revert.outputs.pull_request" in next(s for s in apply["steps"] if s.get("name") == "Summary")[
+        "env"]["PULL_REQUEST"]
+
+
+def test_gitlab_apply_pushes_a_merge_request_reverting_the_stack_config() -> None:
+    doc = gitlab()
+    assert doc["variables"]["WRITE_CONFIG"]["value"] == "true"
+    script = "\n".join(gitlab_jobs()["rollback-apply"]["script"])
+    assert script.index("--yes --reason") < script.index("infra-rollback write-config")
+    assert 'infra-rollback write-config "$STACK" --to "$PINNED_TARGET" --json' in script
+    assert 'title="Revert $STACK to $PINNED_TARGET after rollback"' in script
+    assert "-o merge_request.create" in script and '-o merge_request.target="$CI_DEFAULT_BRANCH"' in script
+    assert "GITLAB_PUSH_TOKEN" in script
+    assert "stack-config-revert.yaml" in gitlab_jobs()["rollback-apply"]["artifacts"]["paths"]

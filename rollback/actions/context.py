@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollback.config import BackendChoice, choose_backend
+from rollback.config import CLOUD_URL, BackendChoice, choose_backend
+from rollback.errors import BadInput
 from rollback.history import StackHistory
+from rollback.project import read_project_file
 from rollback.state.backend import Backend
 from rollback.state.open import open_backend
 from rollback.state.secrets import passphrase_from_env
@@ -25,8 +27,15 @@ class Context:
 
     @property
     def choice(self) -> BackendChoice:
+        """Which backend to read. Nothing configured at all (no flag, no PULUMI_BACKEND_URL, no Pulumi.yaml
+        here or above, no `pulumi login`) is most often the wrong folder: said, rather than guessed."""
         if self._choice is None:
-            self._choice = choose_backend(self.backend_flag, self.cwd)
+            choice = choose_backend(self.backend_flag, self.cwd)
+            if choice.origin == "default" and read_project_file(self.cwd) is None:
+                raise BadInput(f"no Pulumi.yaml here ({self.cwd}) or above, and no backend configured; pass --cwd "
+                               f"(the project directory) or --backend (file://DIR, s3://BUCKET/PREFIX, or Pulumi "
+                               f"Cloud, {CLOUD_URL}, after `pulumi login`)")
+            self._choice = choice
         return self._choice
 
     @property

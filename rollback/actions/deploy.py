@@ -38,6 +38,21 @@ class GitState:
     branch: str | None = None
 
 
+def _fix_hint(history: StackHistory) -> str:
+    """The command that reverts the file: the config of the version the stack runs now when that one is not
+    marked bad (after a rollback), else a rollback that writes it."""
+    name = history.ref.name
+    try:
+        number = history.current_version()
+        current = history.version(number) if number is not None else None
+    except RollbackError:
+        current = None
+    if current is not None and current.mark is not Mark.BAD:
+        return (f"revert the file to what the stack runs now (v{current.number}) with `infra-rollback write-config "
+                f"{name}` and commit it")
+    return f"roll back and revert the file with `infra-rollback {name} --to previous --write-config`"
+
+
 def git_state(cwd: Path) -> GitState:
     """The commit and cleanliness of the project's git tree (git itself, not pulumi)."""
     def git(*args: str) -> str:
@@ -100,7 +115,12 @@ class Deploy:
         prepared = self.prepare(stack)
         engine = self._engine()
         record = self.start_record(prepared)
-        started = self.perform(prepared, engine, record)
+        try:
+            started = self.perform(prepared, engine, record)
+        except RollbackError as exc:
+            if record.outcome is not Outcome.FAILED:
+                raise   # nothing was applied (not confirmed, the preview failed): nothing to report
+            return DeployOutcome(Outcome.FAILED, record, error=exc)   # recorded: the JSON says what happened
         health = self._verify(stack)
         record.health = health
         failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") != "healthy"]
@@ -150,17 +170,20 @@ class Deploy:
             same = compare_configs(file.config, v.config, reveal=reveal)
             why = f"{': ' + v.mark_reason if v.mark_reason else ''}"
             if same.verdict is Sameness.SAME:
-                raise Refused(f"{file.path}: this config is identical to v{v.number}, marked bad{why}; revert it "
-                              f"(see `infra-rollback ... --write-config`) or pass --force")
+                raise Refused(f"{file.path}: this config is identical to v{v.number}, marked bad{why}; "
+                              f"{_fix_hint(history)}, or pass --force")
             if same.verdict is Sameness.UNKNOWN:
                 raise Refused(f"{file.path}: this config may be identical to v{v.number}, marked bad{why}: "
                               f"{', '.join(same.unknown)} could not be compared ({same.why}); pass --force to "
                               f"deploy it anyway")
 
     def _engine(self) -> Engine:
-        from rollback.engine import default_engine
+        if self.engine is not None:
+            return self.engine
+        from rollback.engine import CLI_MISSING, default_engine
 
-        return self.engine if self.engine is not None else default_engine()
+        return default_engine(f"{CLI_MISSING}; a deploy runs `pulumi up` (history, show, diff and a rollback's "
+                              f"--preview work without it)")
 
     def start_record(self, prepared: DeployPrepared) -> AuditRecord:
         ref, git = prepared.history.ref, prepared.git

@@ -8,6 +8,7 @@ here: :data:`YES` answers every question yes, :class:`Listener` says nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rollback.errors import Refused
@@ -58,8 +59,11 @@ class Listener:
     def say(self, line: str) -> None:
         """A step of the story worth reading now (a fallback taken, a file written, a rollback started)."""
 
-    def progress(self, line: str) -> None:
-        """A long step starting (the engine's preview, say): for a person at a terminal, never in the output."""
+    def step(self, what: str) -> AbstractContextManager[None]:
+        """A long step (reading a history from S3, rehearsing thousands of resources): ``with
+        listener.step("rehearsing 4,000 resources under mocks"): ...``. The CLI's shows it, with the time
+        spent, on a terminal only, and erases it when the step ends; this one shows nothing."""
+        return nullcontext()
 
     def engine_progress(self, total: int) -> Progress:
         """The engine event sink for an update of about ``total`` resources (it also keeps failed steps)."""

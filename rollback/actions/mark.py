@@ -1,4 +1,6 @@
-"""`infra-rollback mark STACK VERSION --good|--bad`: marks shared by everyone using the backend."""
+"""`infra-rollback mark STACK VERSION --good|--bad`: marks shared by everyone using the backend.
+
+VERSION is ``N``, ``vN`` or ``current`` (the version the stack runs now)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollback.actions.context import Context
-from rollback.errors import VersionNotFound
-from rollback.history import version_number
 from rollback.models import Mark
 
 
@@ -30,10 +30,7 @@ class MarkVersion:
 
     def run(self, stack: str, version: str, mark: str, reason: str) -> dict[str, Any]:
         history = self.ctx.history(stack)
-        number = version_number(version)
-        if number is None:
-            raise VersionNotFound(f"'{version}' is not a version number (use N or vN)")
-        v = history.version(number)
+        v = history.version(history.number_of(version, targets=False))
         history.marks.set(int(v.key), Mark(mark), version=v.number, reason=reason, by=who(), at=now_iso())
         return {"stack": history.ref.name, "project": history.ref.project or None, "version": v.number,
                 "mark": mark, "reason": reason}

@@ -12,6 +12,7 @@ from typing import Any
 
 from rollback.actions.context import Context
 from rollback.actions.history import version_to_dict
+from rollback.actions.hooks import QUIET, Listener
 from rollback.history import Resolution, StackHistory
 from rollback.models import Deployment
 
@@ -52,7 +53,7 @@ class Plan:
         if self.replay is not None:
             out["cannot_restore"] = list(self.replay.cannot_restore)
             out["provider_versions"] = [v.to_dict() for v in self.replay.versions]
-            out["warnings"].extend(self.replay.notes)
+            out["notes"] = list(self.replay.notes)    # how the replay does it: detail, not a worry
         if self.rehearsal is not None:
             out["rehearsal"] = self.rehearsal.to_dict()
         return out
@@ -64,10 +65,12 @@ class Preview:
     restore_provider_versions: bool = False
     rehearse: bool = True
     for_apply: bool = False   # a rollback needs the rehearsal; a preview can go on without it
+    listener: Listener = QUIET
 
     def run(self, stack: str, target: str) -> Plan:
-        history = self.ctx.history(stack)
-        current = history.current()
+        with self.listener.step(f"reading the history of {stack}"):
+            history = self.ctx.history(stack)
+            current = history.current()
         warnings: list[str] = []
         # A passphrase that is set but wrong must fail now (exit 2), not only if a secret changed.
         box = history.secrets_for(current)
@@ -79,7 +82,8 @@ class Preview:
             warnings.append(f"the current state has pending operations from an interrupted update ({ops}); "
                             f"clear them with `pulumi refresh --clear-pending-creates` or `pulumi cancel` "
                             f"before applying")
-        resolution = history.resolve(target)
+        with self.listener.step(f"finding {target} in the history of {stack}"):
+            resolution = history.resolve(target)
         warnings += history.marks.problems    # a mark edited by hand into neither good nor bad is ignored
         current_version = history.current_version()
         if current_version is None:
@@ -90,8 +94,9 @@ class Preview:
         from rollback.summary import workload_summary
 
         cs, ts = history.secrets_for(current), history.secrets_for(target_dep)
-        diff = history.diff_from_current(resolution.target.number)
-        workloads = workload_summary(current, target_dep, current_secrets=cs, target_secrets=ts)
+        with self.listener.step(f"comparing now with v{resolution.target.number}"):
+            diff = history.diff_from_current(resolution.target.number)
+            workloads = workload_summary(current, target_dep, current_secrets=cs, target_secrets=ts)
         plan = Plan(history=history, resolution=resolution, current=current, target=target_dep,
                     current_version=current_version, diff=diff, workloads=workloads, warnings=warnings)
         if self.rehearse:
@@ -114,5 +119,7 @@ class Preview:
             plan.warnings.append(f"rehearsal skipped: the target's secrets cannot be decrypted "
                                  f"({secrets.unavailable_reason}); a rollback needs them")
             return
-        plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
-                                  project=ref.project or plan.target.project, stack=ref.name)
+        with self.listener.step(f"rehearsing the replay of {len(plan.target.live_resources()):,} resources "
+                                f"under mocks"):
+            plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
+                                      project=ref.project or plan.target.project, stack=ref.name)

@@ -37,7 +37,7 @@ from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, EngineStack
 from rollback.enginecheck import EngineCheck, dedupe
 from rollback.errors import EngineUnavailable, Interrupted, OperationFailed, PlanUnsupported, Refused, RollbackError
-from rollback.models import Mark, Outcome
+from rollback.models import Mark, Outcome, urn_name
 from rollback.records import AuditRecord, Records, actor, iso, utc_now
 from rollback.replay.program import inline_program
 
@@ -55,11 +55,11 @@ def guard_reasons(plan: Plan, *, allow_data_loss: bool) -> tuple[list[str], list
             reasons.append(f"v{plan.resolution.target.number} uses the checkpoint feature '{feature}', which a "
                            f"replay cannot reproduce ({plan.target.source})")
     for loss in plan.diff.data_loss:
-        text = f"{loss.op} of data-bearing {loss.type} {loss.urn}"
+        text = f"{loss.op} data-bearing {loss.type} {urn_name(loss.urn)}"
         if allow_data_loss:
-            notes.append(f"allowed by --allow-data-loss: {text}")
+            notes.append(f"allowed by --allow-data-loss: will {text}")
         else:
-            reasons.append(f"would {text} (pass --allow-data-loss to allow it)")
+            reasons.append(f"DATA LOSS: would {text} (pass --allow-data-loss to allow it)")
     for c in plan.diff.changes:
         if c.protected and c.op.destroys:
             reasons.append(f"would {c.op} protected resource {c.urn} (unprotect it first: "
@@ -122,6 +122,8 @@ class RollbackOutcome:
             out["refused"] = list(self.refused)
         if self.record is not None:
             out["record"] = self.record.to_dict()
+        if self.error is not None and self.outcome is not Outcome.REFUSED:
+            out["error"], out["exit_code"] = self.error.message, self.error.exit_code
         return out
 
     def raise_for_error(self) -> None:
@@ -214,7 +216,7 @@ class Rollback:
         """Preview, rehearsal and our guards; changes nothing. ``for_apply=False`` (``--preview``): a target whose
         secrets cannot be decrypted is shown without its rehearsal instead of refused."""
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
-                       rehearse=rehearse, for_apply=for_apply).run(stack, target)
+                       rehearse=rehearse, for_apply=for_apply, listener=self.listener).run(stack, target)
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
         document = plan.to_dict()
         document["warnings"] = document["warnings"] + notes
@@ -259,18 +261,18 @@ class Rollback:
         """Open the stack with the replay and let the engine preview it, saving its plan at ``plan_path``; its
         steps against our diff go into the document (``engine``) and its refusals into ``prepared``."""
         plan = prepared.plan
-        self.listener.progress(f"asking the engine for its plan of the rollback of {prepared.stack_name} "
-                               f"(pulumi preview) ...")
         spec = stack_spec(plan, self.ctx.cwd, self.ctx.passphrase, prepared.notes)
-        prepared.stack = engine.open(spec, inline_program(plan.replay) if plan.replay is not None else None)
-        prepared.plan_path = plan_path
-        try:
-            result = engine_preview(plan, prepared.stack, plan_path=plan_path, allow_data_loss=self.allow_data_loss)
-        except PlanUnsupported as exc:   # the engine cannot save this plan: `up` will run from a fresh preview
-            prepared.notes.append(f"the engine could not save its plan ({exc.message}); the update runs after a "
-                                  f"fresh preview")
-            prepared.plan_path = None
-            result = engine_preview(plan, prepared.stack, plan_path=None, allow_data_loss=self.allow_data_loss)
+        with self.listener.step(f"asking the engine for its own plan (pulumi preview of {prepared.stack_name})"):
+            prepared.stack = engine.open(spec, inline_program(plan.replay) if plan.replay is not None else None)
+            prepared.plan_path = plan_path
+            try:
+                result = engine_preview(plan, prepared.stack, plan_path=plan_path,
+                                        allow_data_loss=self.allow_data_loss)
+            except PlanUnsupported as exc:   # the engine cannot save this plan: `up` runs from a fresh preview
+                prepared.notes.append(f"the engine could not save its plan ({exc.message}); the update runs after "
+                                      f"a fresh preview")
+                prepared.plan_path = None
+                result = engine_preview(plan, prepared.stack, plan_path=None, allow_data_loss=self.allow_data_loss)
         prepared.engine = result
         prepared.document["engine"] = result.to_dict()
         prepared.refuse(result.refusals)

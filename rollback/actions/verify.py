@@ -85,13 +85,30 @@ class Verify:
     def _gates(self, spec: HealthSpec, expectations: Expectations | None) -> Sequence[Gate]:
         if self.gates_for is not None:
             return self.gates_for(spec, expectations)
+        import os
+
         from rollback.health.gates import build_gates
 
         decrypt = self.decrypt
         if decrypt is None and spec.has_secrets:
             salt = self.config.get("encryptionsalt") if isinstance(self.config, Mapping) else None
             decrypt = decrypter_for(salt, self.passphrase, source=self.source)
-        return build_gates(spec, expectations=expectations, environ=self.environ, decrypt=decrypt)
+        environ = dict(os.environ if self.environ is None else self.environ)
+        region = stack_region(self.config)
+        if region:   # the stack's own region, before the environment's (a gate's `region:` comes first)
+            environ["AWS_REGION"] = region
+        return build_gates(spec, expectations=expectations, environ=environ, decrypt=decrypt)
+
+
+def stack_region(config: Mapping[str, Any] | None) -> str | None:
+    """``aws:region`` of a stack config mapping (or of a whole ``Pulumi.<stack>.yaml`` document)."""
+    if not isinstance(config, Mapping):
+        return None
+    inner = config.get("config")
+    if "aws:region" not in config and isinstance(inner, Mapping):
+        config = inner
+    region = config.get("aws:region")
+    return region if isinstance(region, str) and region.strip() else None
 
 
 # -- where the gates come from --------------------------------------------------------------------

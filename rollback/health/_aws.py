@@ -1,7 +1,8 @@
 """boto3 clients for the AWS gates, and botocore errors translated into one line.
 
-Region: the gate's ``region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else whatever boto3's
-own configuration (profile) says. Endpoint: boto3's own ``AWS_ENDPOINT_URL`` /
+Region: the gate's ``region``, else ``AWS_REGION`` (which :class:`rollback.actions.verify.Verify` sets to the
+stack's ``aws:region`` when its config has one), else ``AWS_DEFAULT_REGION``, else whatever boto3's own
+configuration (profile) says. Endpoint: boto3's own ``AWS_ENDPOINT_URL`` /
 ``AWS_ENDPOINT_URL_<SERVICE>`` support (nothing hard-coded here). Credentials: boto3's usual chain.
 """
 
@@ -32,7 +33,8 @@ def aws_client(service: str, *, region: str | None, environ: Mapping[str, str] |
     try:
         session = boto3.session.Session(region_name=region)
         if not session.region_name:
-            raise BadInput(f"{who}: no AWS region (set region: in the gate, or AWS_REGION)")
+            raise BadInput(f"{who}: no AWS region (set region: in the gate, aws:region in the stack config, or "
+                           f"AWS_REGION)")
         return session.client(service, config=Config(
             connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}))
     except BotoCoreError as exc:

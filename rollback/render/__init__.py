@@ -5,8 +5,9 @@ Pure functions, data in and text out: the CLI prints with them; the actions use 
 Every value passing through here has already been made safe (secrets are ``[secret]``).
 
 - :mod:`~rollback.render.sections`  the preview/diff document read into sections (shared by both formats)
-- :mod:`~rollback.render.text`      preview, diff, history and mark as plain text
+- :mod:`~rollback.render.text`      preview, diff, history, show, mark and write-config as plain text
 - :mod:`~rollback.render.markdown`  preview and diff as markdown (CI job summaries, PR comments)
+- :mod:`~rollback.render.style`     colour (by meaning, NO_COLOR) and wrapping for a terminal
 - :mod:`~rollback.render.summary`   the workload, ConfigMap and secret lines a person reads first
 - :mod:`~rollback.render.health`    health reports and gate progress lines
 """
@@ -18,7 +19,7 @@ import math
 from typing import Any
 
 from rollback.render.markdown import preview_markdown
-from rollback.render.text import history_text, mark_text, preview_text
+from rollback.render.text import Options, history_text, mark_text, preview_text, show_text, write_config_text
 
 
 def to_json(data: Any) -> str:
@@ -40,4 +41,5 @@ def _finite(value: Any) -> Any:
     return value
 
 
-__all__ = ["history_text", "mark_text", "preview_markdown", "preview_text", "to_json"]
+__all__ = ["Options", "history_text", "mark_text", "preview_markdown", "preview_text", "show_text", "to_json",
+           "write_config_text"]

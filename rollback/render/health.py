@@ -62,3 +62,15 @@ class GateProgress:
                 self._last[(g.kind, g.name)] = now
                 self.stream.write(f"{_MARKS.get(g.state, '?')} {g.kind} {g.name}: {g.detail or g.state}\n")
         self.stream.flush()
+
+
+def progress_line(gates: Sequence[GateReport]) -> str:
+    """One line for a terminal while gates are polled: ``2/4 gates healthy; waiting for ecs-service
+    omniserve-prod/omniserve: 1 of 2 tasks running the target``."""
+    waiting = [g for g in gates if g.state != HEALTHY]
+    head = f"{len(gates) - len(waiting)}/{len(gates)} gates healthy"
+    if not waiting:
+        return head
+    g = waiting[0]
+    more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
+    return f"{head}; waiting for {g.kind} {g.name}: {g.detail or g.state}{more}"

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def summary_lines(workloads: Sequence[WorkloadChange], diff: Mapping[str, Any], *, to_label: str,
                   rollback: bool = True) -> list[str]:
     """Every line of ``summary.lines``: workloads, ConfigMap keys, secrets (``to_label``: ``v2``, ``current``)."""
-    return workload_lines(workloads) + config_map_lines(diff) + secret_lines(diff, to_label, rollback=rollback)
+    return (workload_lines(workloads, to_label=to_label, rollback=rollback) + config_map_lines(diff)
+            + secret_lines(diff, to_label, rollback=rollback))
 
 
 def _prefix(c: WorkloadChange) -> str:
@@ -35,15 +36,17 @@ def _prefix(c: WorkloadChange) -> str:
     return f'{head}, container "{c.container}"'
 
 
-def workload_lines(changes: Sequence[WorkloadChange]) -> list[str]:
-    """Per container: image, limits, env, replicas ... before -> after."""
+def workload_lines(changes: Sequence[WorkloadChange], *, to_label: str = "the target",
+                   rollback: bool = True) -> list[str]:
+    """Per container: image, limits, env, replicas ... before -> after. A rollback re-creates and deletes;
+    a diff (``rollback=False``) says what is only in ``to_label`` (``current``, ``v5``) or not in it."""
     lines: list[str] = []
     for c in changes:
         prefix = _prefix(c)
         if c.container is None and c.status is WorkloadStatus.ADDED:
-            lines.append(f"{prefix}: re-created (only in the target)")
+            lines.append(f"{prefix}: re-created (only in the target)" if rollback else f"{prefix}: only in {to_label}")
         elif c.container is None and c.status is WorkloadStatus.REMOVED:
-            lines.append(f"{prefix}: deleted (not in the target)")
+            lines.append(f"{prefix}: deleted (not in the target)" if rollback else f"{prefix}: not in {to_label}")
         elif c.status is WorkloadStatus.ADDED:
             parts = [f"{f.field} {f.after}" for f in c.fields if f.after is not None] + list(c.notes)
             lines.append(f"{prefix} added" + (f": {', '.join(parts)}" if parts else ""))

@@ -75,7 +75,7 @@ class Follower:
             dep = self.members[source]
             how = "re-read" if self.kinds[source] == "read" else "re-registered"
             self.notes.append(f"{res.type} {res.name}: {path} follows the {how} {dep.type} {dep.name}'s "
-                              f"{output} (was {recorded})")
+                              f"{output} (now {'[secret]' if in_secret else now}; the target recorded {recorded})")
         return FollowOutput(source, output, value)
 
     def _now(self, source: str, output: str) -> Any:

@@ -83,6 +83,12 @@ class Backend(Protocol):
     @property
     def url(self) -> str: ...
 
+    @property
+    def cheap_checkpoints(self) -> bool:
+        """Whether reading one more checkpoint is cheap (a file, an object GET), so that a listing may read
+        one per version (the history table's IMAGE); False when each is a command (Pulumi Cloud's export)."""
+        ...
+
     def resolve_stack(self, name: str, project: str | None = None) -> StackRef:
         """``prod``, ``omniserve/prod`` or ``org/omniserve/prod`` -> the stack (StackNotFound, BadInput)."""
         ...

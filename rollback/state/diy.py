@@ -55,6 +55,10 @@ class DiyBackend:
     def url(self) -> str:
         return self.store.url
 
+    @property
+    def cheap_checkpoints(self) -> bool:
+        return True
+
     # -- layout -------------------------------------------------------------------------------
     @property
     def layout(self) -> str:

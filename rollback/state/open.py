@@ -42,6 +42,9 @@ def open_backend(url: str, cwd: Path, *, origin: str = "--backend", records_url:
         root = file_url_path(url, cwd)
         if not _is_dir(root):
             raise BadInput(f"backend {url} (from {origin}): directory {root} does not exist")
+        if root.name == ".pulumi":
+            raise BadInput(f"backend {url} (from {origin}) names the .pulumi folder itself; did you mean "
+                           f"file://{root.parent} (the folder that holds .pulumi, as `pulumi login` takes it)?")
         return DiyBackend(FileStore(root, url=url))
     if url.startswith("s3://"):
         from rollback.state.diy import DiyBackend
@@ -58,8 +61,26 @@ def open_backend(url: str, cwd: Path, *, origin: str = "--backend", records_url:
     if url.startswith(("gs://", "azblob://")):
         raise BadInput(f"backend {url} (from {origin}): {url.split(':')[0]}:// backends are not supported yet "
                        f"(file://, s3:// and Pulumi Cloud are)")
-    raise BadInput(f"backend {url} (from {origin}): not a backend URL infra-rollback can read "
-                   f"(file://DIR, s3://BUCKET/PREFIX or a Pulumi Cloud https:// URL)")
+    raise BadInput(f"backend {url} (from {origin}): not a backend URL infra-rollback can read"
+                   f"{_suggest(url, cwd)} (file://DIR, s3://BUCKET/PREFIX or a Pulumi Cloud https:// URL)")
+
+
+def _suggest(url: str, cwd: Path) -> str:
+    """A bare path given as a backend: ``; did you mean file://./state?`` (the folder above, for ``.pulumi``)."""
+    if "://" in url or not url.strip():
+        return ""
+    path = Path(os.path.expanduser(url))
+    try:
+        exists = (path if path.is_absolute() else cwd / path).is_dir()
+    except OSError:
+        exists = False
+    if not exists and not url.startswith((".", "/", "~")):
+        return ""
+    if path.name == ".pulumi":
+        path = path.parent
+    text = str(path) if path.is_absolute() or url.startswith("~") else (
+        str(path) if str(path).startswith(".") else f"./{path}")
+    return f"; did you mean file://{text}?"
 
 
 def open_records_store(url: str, cwd: Path) -> Store:

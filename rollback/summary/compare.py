@@ -33,9 +33,9 @@ class _Compare:
         for name in list(a) + [n for n in b if n not in a]:
             ea, eb = a.get(name), b.get(name)
             if ea is None and eb is not None:
-                out.append(EnvChange(name, "added", None, eb.display, eb.secret))
+                out.append(EnvChange(name, "added", None, eb.display, eb.secret, after_json=eb.json))
             elif eb is None and ea is not None:
-                out.append(EnvChange(name, "removed", ea.display, None, ea.secret))
+                out.append(EnvChange(name, "removed", ea.display, None, ea.secret, before_json=ea.json))
             elif ea is not None and eb is not None:
                 try:
                     if same(ea.value, eb.value):
@@ -45,7 +45,9 @@ class _Compare:
                     continue
                 secret = ea.secret or eb.secret
                 out.append(EnvChange(name, "changed", SECRET_TEXT if secret else ea.display,
-                                     SECRET_TEXT if secret else eb.display, secret))
+                                     SECRET_TEXT if secret else eb.display, secret,
+                                     before_json=SECRET_TEXT if secret else ea.json,
+                                     after_json=SECRET_TEXT if secret else eb.json))
         return out
 
     def other(self, a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -30,9 +30,13 @@ class EnvChange:
     before: str | None         # display: a JSON-quoted value, a reference, or [secret]
     after: str | None
     secret: bool = False
+    before_json: str | None = None   # for JSON: a literal value as it is (not quoted again); else the display
+    after_json: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "op": self.op, "before": self.before, "after": self.after}
+        before = self.before_json if self.before_json is not None else self.before
+        after = self.after_json if self.after_json is not None else self.after
+        d: dict[str, Any] = {"name": self.name, "op": self.op, "before": before, "after": after}
         if self.secret:
             d["secret"] = True
         return d

@@ -18,9 +18,15 @@ from rollback.summary.values import Opaque, as_text, get, is_secret, json_doc
 
 @dataclass
 class Env:
-    display: str               # what a person sees
+    display: str               # what a person sees: a literal value JSON-quoted ("info"), a reference, [secret]
     value: Any                 # what is compared
     secret: bool
+    plain: str | None = None   # the literal value itself, for JSON (None: the display is all there is)
+
+    @property
+    def json(self) -> str:
+        """What JSON carries: the literal value as it is (never JSON-encoded twice), else the display."""
+        return self.plain if self.plain is not None else self.display
 
 
 @dataclass
@@ -59,7 +65,7 @@ def _env_display_value(value: Any) -> Env:
     if isinstance(value, (Revealed, Opaque)):
         return Env(SECRET_TEXT, value, True)
     if isinstance(value, str):
-        return Env(json.dumps(value, ensure_ascii=False), value, False)
+        return Env(json.dumps(value, ensure_ascii=False), value, False, value)
     return Env(as_text(value) or "null", value, is_secret(value))
 
 

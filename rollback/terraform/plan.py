@@ -251,11 +251,11 @@ def guard_reasons(plan: TfPlan, *, allow_data_loss: bool) -> tuple[list[str], li
     notes: list[str] = []
     for c in plan.effective:
         if c.loses_data:
-            text = f"{c.op} of data-bearing {c.type} {c.address}"
+            text = f"{c.op} data-bearing {c.type} {c.address}"
             if c.op == "replace" and c.replace_paths:
                 text += " (" + ", ".join(".".join(str(s) for s in p) for p in c.replace_paths) + " forces replacement)"
             if allow_data_loss:
-                notes.append(f"allowed by --allow-data-loss: {text}")
+                notes.append(f"allowed by --allow-data-loss: will {text}")
             else:
                 reasons.append(f"would {text} (pass --allow-data-loss to allow it)")
     if plan.errored:

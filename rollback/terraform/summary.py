@@ -91,14 +91,16 @@ def _containers(defs: Any) -> tuple[dict[str, dict[str, Any]] | None, str | None
     return out, None
 
 
-def _env(c: dict[str, Any] | None) -> dict[str, tuple[str | None, bool]]:
-    env: dict[str, tuple[str | None, bool]] = {}
+def _env(c: dict[str, Any] | None) -> dict[str, tuple[str | None, str | None]]:
+    """Name -> (display, the literal value for JSON: never JSON-encoded twice)."""
+    env: dict[str, tuple[str | None, str | None]] = {}
     for item in (c or {}).get("environment") or []:
         if isinstance(item, dict) and item.get("name") is not None:
-            env[str(item["name"])] = (_quoted(item.get("value")), False)
+            value = item.get("value")
+            env[str(item["name"])] = (_quoted(value), value if isinstance(value, str) else None)
     for item in (c or {}).get("secrets") or []:
         if isinstance(item, dict) and item.get("name") is not None:
-            env[str(item["name"])] = (f"from secret {item.get('valueFrom')}", False)
+            env[str(item["name"])] = (f"from secret {item.get('valueFrom')}", None)
     return env
 
 
@@ -107,11 +109,12 @@ def _env_changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[En
     out = []
     for name in list(ea) + [n for n in eb if n not in ea]:
         if name not in eb:
-            out.append(EnvChange(name, "removed", ea[name][0], None))
+            out.append(EnvChange(name, "removed", ea[name][0], None, before_json=ea[name][1]))
         elif name not in ea:
-            out.append(EnvChange(name, "added", None, eb[name][0]))
+            out.append(EnvChange(name, "added", None, eb[name][0], after_json=eb[name][1]))
         elif ea[name][0] != eb[name][0]:
-            out.append(EnvChange(name, "changed", ea[name][0], eb[name][0]))
+            out.append(EnvChange(name, "changed", ea[name][0], eb[name][0], before_json=ea[name][1],
+                                 after_json=eb[name][1]))
     return tuple(out)
 
 

@@ -87,7 +87,7 @@ def scenario(world, rendered: Path):
     v1 = world.resources()
     world.up(release(rendered, 2), message="release 1.2.0: new sentiment model")
     before = world.resources()
-    preview = world.cli("prod", "--to", "previous", "--preview")
+    preview = world.cli("prod", "--to", "previous", "--preview", "--verbose")
     result = world.cli("prod", "--to", "previous", "--yes", "--no-verify", "--json",
                        "--reason", "tags every ticket urgent escalation")
     return v1, before, preview, result

@@ -28,7 +28,7 @@ EVIL = ("ok\n## Approved by security\n<img src=x onerror=alert(1)> [click](https
         "*bold* @octocat #12 $x^2$ ~~gone~~ &amp; \u202egnp.exe\r\nerror: forged")
 
 MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-OUR_HEADINGS = {"What changes", "Resources", "A replay cannot restore", "Warnings"}
+OUR_HEADINGS = {"What changes", "Resources", "A replay cannot restore", "Notes", "Engine plan"}
 
 
 def tokens(markdown: str) -> list[Any]:

@@ -94,10 +94,10 @@ def test_sensitive_values_never_leave_the_plan_reader() -> None:
 def test_guards_refuse_a_data_bearing_replace_unless_allowed() -> None:
     plan = read_plan(plan_doc(table_replaced=True))
     reasons, notes = guard_reasons(plan, allow_data_loss=False)
-    assert reasons == ["would replace of data-bearing aws_dynamodb_table aws_dynamodb_table.sessions "
+    assert reasons == ["would replace data-bearing aws_dynamodb_table aws_dynamodb_table.sessions "
                        "(hash_key forces replacement) (pass --allow-data-loss to allow it)"]
     reasons, notes = guard_reasons(plan, allow_data_loss=True)
-    assert not reasons and notes[0].startswith("allowed by --allow-data-loss: replace of data-bearing")
+    assert not reasons and notes[0].startswith("allowed by --allow-data-loss: will replace data-bearing")
     assert not guard_reasons(read_plan(plan_doc()), allow_data_loss=False)[0]
 
 
