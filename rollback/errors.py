@@ -11,7 +11,8 @@
     └── OperationFailed           exit 1: the engine or a health gate failed
         ├── EngineUnavailable     no Pulumi CLI on PATH
         ├── PlanUnsupported       the engine cannot save or apply a plan here: fall back to a fresh preview
-        └── ConcurrentUpdate      another update holds the stack's lock
+        ├── ConcurrentUpdate      another update holds the stack's lock
+        └── WriteConflict         our marks changed under us too often while being written: retry
 
 Third-party errors (boto, grpc, the Automation API) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever catch these.
@@ -84,3 +85,9 @@ class PlanUnsupported(OperationFailed):
 
 class ConcurrentUpdate(OperationFailed):
     """Another update is in progress on the stack (the engine could not take its lock)."""
+
+
+class WriteConflict(OperationFailed):
+    """Other writers changed infra-rollback's marks every time this one tried to write them: nothing was
+    written, and running the command again is safe."""
+

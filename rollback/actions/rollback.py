@@ -334,7 +334,8 @@ class Rollback:
             v = plan.history.version(number)
             if v.mark is None:
                 plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
-                                       by=record.actor.get("user", "?"), at=record.decided_at)
+                                       by=record.actor.get("user", "?"), at=record.decided_at,
+                                       keep_existing=True)   # re-read now: a mark made meanwhile stands
         if self.write_config:
             from rollback.writeconfig import write_target_config
 

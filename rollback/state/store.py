@@ -7,7 +7,8 @@ An S3 store (``s3://bucket/prefix``) implements the same methods; the layout cod
 Concurrent writers: :meth:`FileStore.read_versioned` returns the bytes with an opaque version token, and
 :meth:`FileStore.write_if` writes only if the key still has that version (else :class:`Conflict`: read
 again and retry); :func:`update` is the read-modify-write loop over both. :class:`~rollback.state.s3.S3Store`
-does the same with S3's conditional puts (``If-Match`` / ``If-None-Match``).
+does the same with S3's conditional puts (``If-Match`` / ``If-None-Match``). An update that changes
+nothing writes nothing.
 
 Every error of the file system (a name too long, a symbolic link loop, no permission) becomes one line
 naming the path (:class:`~rollback.errors.BadInput`); ``.infra-rollback/`` must stay inside the backend.
@@ -95,6 +96,8 @@ def update(store: ConditionalStore, key: str, change: Callable[[bytes | None], b
     for attempt in range(attempts):
         current = store.read_versioned(key)
         data = change(current.data if current is not None else None)
+        if current is not None and data == current.data:
+            return data    # nothing to change: nothing to write
         try:
             store.write_if(key, data, token=current.token if current is not None else None)
             return data
