@@ -7,6 +7,8 @@ uses the backend (a laptop, CI) sees the same ones.
 - :class:`Marks`: good/bad marks (``marks.json``), by the version's backend key.
 - :class:`Records`: one audit record per rollback or guarded deploy (``records/<UTC timestamp>-<id>.json``),
   never rewritten except to add the outcome of the same operation.
+- :func:`check_writable`: before an apply, whether the records and marks can be written at all.
+- :class:`AfterApply`: after an apply, the writes that record it; a failure is said, not raised midway.
 
 One bad record or mark never breaks reading for everyone: it is skipped, with a warning naming it.
 """
@@ -19,11 +21,12 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback.errors import RollbackError, StateError, WriteConflict
+from rollback.errors import NotRecorded, RollbackError, StateError, WriteConflict
 from rollback.models import Mark, Outcome, StackRef
 from rollback.safetext import one_line
 from rollback.state.backend import Backend
@@ -161,6 +164,10 @@ class Marks:
         return Mark(entry["mark"]), str(entry.get("reason") or "")
 
     # -- writing --------------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Raise the StateError :meth:`set` would raise on a marks file it must not overwrite."""
+        self._document(self.side.read_marks())
+
     def set(self, key: int | str, mark: Mark, *, version: int, reason: str, by: str, at: str,
             keep_existing: bool = False) -> bool:
         """Mark version ``key`` (read-modify-write, see the class). ``keep_existing``: only if it carries no
@@ -187,6 +194,8 @@ class Marks:
         except Conflict as exc:
             raise WriteConflict(f"{self.side.describe()}: other writers changed the marks every time v{version} "
                                 f"was to be marked {mark.value}, so it was not; run the command again") from exc
+        except RollbackError as exc:   # which mark did not land, then why
+            raise type(exc)(f"v{version} not marked {mark.value}: {exc.message}") from exc
         try:   # what is stored now (other writers' marks included) is what this command sees from now on
             self._data = self._entries(self._document(written).get("marks") or {}, None)
         except RollbackError:
@@ -261,3 +270,56 @@ class Records:
                 self.problems.append(f"{where}: not readable as an audit record ({one_line(problem)}): skipped")
         return out
 
+
+def check_writable(backend: Backend, ref: StackRef) -> list[str]:
+    """What would stop infra-rollback from writing the audit record and the marks of ``ref`` after an apply,
+    found before it (a probe written and deleted where they go; the marks file readable, so that it can be
+    updated). Reasons to refuse the operation; empty when all is well."""
+    problems: list[str] = []
+    side = backend.side_store(ref)
+    try:
+        side.check_writable()
+    except RollbackError as exc:
+        problems.append(f"infra-rollback could not record this operation: {exc.message}")
+    try:
+        Marks(backend, ref).check_writable()
+    except RollbackError as exc:
+        problems.append(f"infra-rollback could not update the marks: {exc.message} (fix or remove the file)")
+    return problems
+
+
+@dataclass
+class AfterApply:
+    """The writes that follow an apply: the audit record, the marks, the stack config file.
+
+    The stack has changed by then, and their failure cannot undo it: each write goes through :meth:`step`,
+    which keeps a failure (and notes it in the record, which the ``--json`` result carries) instead of
+    raising it, so the other writes are still made. :meth:`error` then says, in one line, what happened and
+    what could not be written (:class:`NotRecorded`, exit 1).
+    """
+
+    record: AuditRecord
+    failures: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        try:
+            yield
+        except RollbackError as exc:
+            if exc.message not in self.failures:
+                self.failures.append(exc.message)
+                self.record.notes.append(f"not written: {exc.message}")
+
+    def error(self, error: RollbackError | None, *, done: str) -> RollbackError | None:
+        """The error that decides the exit code once the writes are done. Every write made: ``error`` (the
+        operation's own: unhealthy, failed, or None). Otherwise one line saying what happened and what was
+        not written: :class:`NotRecorded` (exit 1) starting with ``done`` when the operation itself
+        succeeded, else ``error`` (same type and exit code) with what was not written added."""
+        if not self.failures:
+            return error
+        missing = "; ".join(self.failures)
+        if error is None:
+            return NotRecorded(f"{done}, but not everything was recorded: {missing}")
+        error.message = f"{error.message}; and not everything was recorded: {missing}"
+        error.args = (error.message,)
+        return error

@@ -34,7 +34,7 @@ from rollback.actions.preview import Plan, Preview
 from rollback.engine import Engine, EngineStack, StackSpec
 from rollback.errors import OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome
-from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.records import AfterApply, AuditRecord, Records, actor, check_writable, iso, utc_now
 from rollback.replay.program import inline_program
 from rollback.stackconfig import StackConfigFile, hidden_keys, reveal_hidden, stack_config_path
 
@@ -161,19 +161,29 @@ class Rollback:
             record.outcome = Outcome.FAILED if record.outcome is Outcome.PENDING else record.outcome
             record.notes.append(exc.message)
             record.timings["failed_at"] = iso(utc_now())
-            self.record(prepared, record, mark_bad=False)
-            return RollbackOutcome(Outcome.FAILED, prepared, record, error=exc)
+            writes = AfterApply(record)   # a failed write is said, with the failure, not raised instead of it
+            self.record(prepared, record, mark_bad=False, writes=writes)
+            return RollbackOutcome(Outcome.FAILED, prepared, record, error=writes.error(exc, done=""))
         error = self._verify(prepared, record, since=self.recovery_started or started)
         if record.outcome is Outcome.PENDING:
             record.outcome = Outcome.ROLLED_BACK
-        self.record(prepared, record, mark_bad=True)
-        return RollbackOutcome(record.outcome, prepared, record, error=error)
+        writes = AfterApply(record)       # the stack has changed: every write is tried, a failure is said
+        self.record(prepared, record, mark_bad=True, writes=writes)
+        done = f"rolled back {prepared.stack} to v{prepared.to_version}" + (
+            f" as v{record.new_version}" if record.new_version else "")
+        return RollbackOutcome(record.outcome, prepared, record, error=writes.error(error, done=done))
 
     def prepare(self, stack: str, target: str) -> Prepared:
         """Preview, rehearsal and guards; changes nothing."""
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
                        rehearse=True, for_apply=True).run(stack, target)
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
+        # What would fail after the apply is found before it: the records and marks, --write-config's file.
+        reasons += check_writable(plan.history.backend, plan.history.ref)
+        if self.write_config:
+            from rollback.writeconfig import check_target_config
+
+            reasons += check_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
         document = plan.to_dict()
         document["warnings"] = document["warnings"] + notes
         return Prepared(plan, document, reasons)
@@ -318,11 +328,14 @@ class Rollback:
                                f"{', '.join(failed) or 'health gates failed'}")
 
     # -- record -------------------------------------------------------------------------------
-    def record(self, prepared: Prepared, record: AuditRecord, *, mark_bad: bool) -> None:
+    def record(self, prepared: Prepared, record: AuditRecord, *, mark_bad: bool, writes: AfterApply) -> None:
         """Save the audit record; with ``mark_bad``, mark the version the rollback left bad, and write the
-        target's config back (``--write-config``)."""
+        target's config back (``--write-config``). Each write goes through ``writes``: a failure is kept
+        there (and noted in the record), and the other writes are still made."""
         plan = prepared.plan
-        Records(plan.history.backend, plan.history.ref).save(record)
+        records = Records(plan.history.backend, plan.history.ref)
+        with writes.step():
+            records.save(record)
         if not mark_bad:
             return
         # The version the rollback left is bad, and so is every version with that same desired state
@@ -333,16 +346,20 @@ class Rollback:
         for number in sorted(set(left)):
             v = plan.history.version(number)
             if v.mark is None:
-                plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
-                                       by=record.actor.get("user", "?"), at=record.decided_at,
-                                       keep_existing=True)   # re-read now: a mark made meanwhile stands
+                with writes.step():
+                    plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
+                                           by=record.actor.get("user", "?"), at=record.decided_at,
+                                           keep_existing=True)   # re-read now: a mark made meanwhile stands
         if self.write_config:
             from rollback.writeconfig import write_target_config
 
-            note = write_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
-            record.notes.append(note)
-            self.listener.say(note)
-            Records(plan.history.backend, plan.history.ref).save(record)
+            with writes.step():
+                note = write_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
+                record.notes.append(note)
+                self.listener.say(note)
+        if self.write_config or writes.failures:   # saved again, with what was added to it
+            with writes.step():
+                records.save(record)
 
 
 def _op_counts(prepared: Prepared) -> dict[str, int]:

@@ -88,6 +88,11 @@ class SideStore(Protocol):
         """Write (or rewrite, for the same operation) a record; returns its key in the store."""
         ...
 
+    def check_writable(self) -> None:
+        """Raise a one-line :class:`~rollback.errors.RollbackError` naming the place when marks or records
+        could not be written there now (a probe written and deleted: nothing is left behind)."""
+        ...
+
 
 class Backend(Protocol):
     @property
@@ -176,3 +181,8 @@ class FolderSideStore:
         key = self._key(name)
         self.store.write(key, data)
         return key
+
+    def check_writable(self) -> None:
+        """A probe in the marks' folder and in ``records/``."""
+        self.store.probe(f"{self.prefix}/records")
+        self.store.probe(self.prefix)

@@ -101,6 +101,12 @@ class CloudSideStore:
             elif not reason and reason_tag in tags:
                 self.tags.remove_tag(fq, reason_tag)
 
+    def check_writable(self) -> None:
+        """The records location, when there is one. Marks and summaries are stack tags, which anyone who may
+        update the stack may set: the apply needs that permission anyway, so no tag is probed."""
+        if self.folder is not None:
+            self.folder.check_writable()
+
     # -- records ------------------------------------------------------------------------------
     def record_names(self) -> list[str]:
         if self.folder is not None:
