@@ -102,11 +102,21 @@ class Deploy:
         record = self.start_record(prepared)
         started = self.perform(prepared, engine, record)
         writes = AfterApply(record)   # the stack has changed: every write is tried, a failure is said
-        health = self._verify(stack)
+        unchecked: RollbackError | None = None
+        try:
+            health = self._verify(stack)
+        except RollbackError as exc:   # the gates could not run at all (their config, a secret): no verdict
+            health, unchecked = None, exc
         record.health = health
         failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") != "healthy"]
         outcome = DeployOutcome(Outcome.DEPLOYED, record, seconds=time.monotonic() - started)
-        if health is not None and health.get("verdict") == "unknown":
+        if unchecked is not None:
+            outcome.outcome = record.outcome = Outcome.UNVERIFIED
+            record.notes.append(unchecked.message)
+            outcome.error = OperationFailed(
+                f"deployed {prepared.history.ref.name}, but its health could not be checked: {unchecked.message} "
+                f"(no mark set, nothing rolled back)")
+        elif health is not None and health.get("verdict") == "unknown":
             # No gate could say: neither a good nor a bad mark, and never an automatic rollback.
             unreached = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") == "unknown"]
             outcome.outcome = record.outcome = Outcome.UNVERIFIED

@@ -303,13 +303,19 @@ class Rollback:
         ``since``: when recovery began (the failure detected, else the apply started), for the time to recover."""
         if not self.verify:
             return None
-        if self.verifier is not None:
-            health = self.verifier(plan=prepared.plan, timeout=self.timeout)
-        else:
-            from rollback.actions.verify import verify_version
+        try:
+            if self.verifier is not None:
+                health = self.verifier(plan=prepared.plan, timeout=self.timeout)
+            else:
+                from rollback.actions.verify import verify_version
 
-            report = verify_version(prepared.plan, timeout=self.timeout, listener=self.listener)
-            health = report.to_dict() if report is not None else None
+                report = verify_version(prepared.plan, timeout=self.timeout, listener=self.listener)
+                health = report.to_dict() if report is not None else None
+        except RollbackError as exc:   # the gates could not run at all (their config, a secret): no verdict
+            record.outcome = Outcome.UNVERIFIED
+            record.notes.append(exc.message)
+            return OperationFailed(f"rolled back {prepared.stack} to v{prepared.to_version}, but its health could "
+                                   f"not be checked: {exc.message}")
         if health is None:
             return None
         record.health = health

@@ -337,3 +337,44 @@ def test_stack_config_writers_use_unique_temporary_names_and_leave_none(tmp_path
     assert errors == []
     assert os.listdir(path.parent) == ["Pulumi.prod.yaml"]
     assert path.read_text().startswith("config:\n  omniserve:image: web:")
+
+
+# -- health gates that cannot run after the apply -----------------------------------------------------------
+def test_a_rollback_whose_gates_cannot_run_is_still_recorded_and_exits_1(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v2's recorded health config has a gate that cannot run (not an http URL). That is found only after the
+    apply; it used to escape as exit 2 with no audit record and no mark although the stack had changed."""
+    info_path = sorted((world / "backend" / ".pulumi" / "history" / "omniserve" / "prod").glob("*.history.json"))[1]
+    info = json.loads(info_path.read_text())
+    info["config"]["infra-rollback:health"] = {"gates": [{"kind": "http", "url": "ftp://omniserve.example.com/"}]}
+    info_path.write_text(json.dumps(info))
+    use_engine(monkeypatch, FakeEngine(world / "backend", PASS))
+    result = run("prod", "--to", "previous", "--yes", "--json", "--backend", backend_url(world))
+    one_line(result, 1, "rolled back prod to v2, but its health could not be checked",
+             "is not an http:// or https:// URL")
+    doc = json.loads(result.stdout)
+    assert doc["outcome"] == "unverified" and doc["record"]["new_version"] == 7
+    (stored,) = Records(Context(backend_flag=backend_url(world)).backend, StackRef("omniserve", "prod")).all()
+    assert stored["outcome"] == "unverified" and any("ftp://" in n for n in stored["notes"])
+    marks = json.loads((ours(world) / "marks.json").read_text())["marks"]
+    assert sorted(e["version"] for e in marks.values()) == [5, 6]          # the versions it left, marked bad
+
+
+def test_a_deploy_whose_gates_cannot_run_is_recorded_unverified_and_not_marked(
+        tmp_path: Path, gate: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    root = project(tmp_path / "project", gate.base_url)
+    path = root / "stacks" / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["infra-rollback:health"]["gates"][0]["url"] = "ftp://omniserve.example.com/"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASS)
+    use_engine(monkeypatch, FakeEngine(root / "state", PASS))
+    result = run("deploy", "prod", "--yes", "--json", "--cwd", str(root))
+    one_line(result, 1, "deployed prod, but its health could not be checked", "no mark set")
+    out = json.loads(result.stdout)
+    assert out["outcome"] == "unverified" and out["new_version"] == 1
+    history = json.loads(run("history", "prod", "--json", "--cwd", str(root)).stdout)
+    assert history["versions"][0]["mark"] is None
+    (stored,) = Records(Context(cwd=root).backend, StackRef("omniserve", "prod")).all()
+    assert stored["outcome"] == "unverified"
