@@ -184,6 +184,11 @@ class FakeStack:
 
     def _encrypter(self, current: Mapping[str, Any]) -> SecretEncrypter:
         salt = ((current.get("secrets_providers") or {}).get("state") or {}).get("salt")
+        if not salt and self.spec.config_file is not None:
+            # A new stack: `pulumi stack init` gave its state the stack config's encryptionsalt (one crypter).
+            import yaml
+
+            salt = (yaml.safe_load(Path(self.spec.config_file).read_text()) or {}).get("encryptionsalt")
         rng = random.Random(self.engine.seed + len(self.writer.history_nanos(self.spec.project, self.spec.stack)))
         if salt:
             return SecretEncrypter.resume(self.engine.passphrase, salt, rng=rng)
