@@ -12,7 +12,9 @@
     └── OperationFailed           exit 1: the engine or a health gate failed
         ├── EngineUnavailable     no Pulumi CLI on PATH
         ├── PlanUnsupported       the engine cannot save or apply a plan here: fall back to a fresh preview
-        └── ConcurrentUpdate      another update holds the stack's lock
+        ├── ConcurrentUpdate      another update holds the stack's lock
+        ├── WriteConflict         our marks changed under us too often while being written: retry
+        └── NotRecorded           the apply happened, but its audit record, marks or config were not written
 
 Third-party errors (boto, grpc, the Automation API) are translated at the boundary with
 ``raise ... from exc`` so that callers only ever catch these.
@@ -92,3 +94,13 @@ class PlanUnsupported(OperationFailed):
 
 class ConcurrentUpdate(OperationFailed):
     """Another update is in progress on the stack (the engine could not take its lock)."""
+
+
+class WriteConflict(OperationFailed):
+    """Other writers changed infra-rollback's marks every time this one tried to write them: nothing was
+    written, and running the command again is safe."""
+
+
+class NotRecorded(OperationFailed):
+    """The stack was changed, but what records it (the audit record, marks, the stack config file) could
+    not all be written. The message says what happened and what was not written."""

@@ -33,6 +33,11 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _is_backend_id(key: str) -> bool:
+    """A mark's key names a version by its backend id: ASCII digits (``²`` is a digit to ``str.isdigit``)."""
+    return 0 < len(key) <= 30 and key.isascii() and key.isdigit()
+
+
 def version_number(text: str) -> int | None:
     """``N`` or ``vN`` (ASCII digits only) as a number, None when it is no version number at all.
 
@@ -73,7 +78,7 @@ class StackHistory:
         self.ref = ref
         self.passphrase = passphrase
         self.entries: list[HistoryEntry] = backend.history(ref)
-        self.marks = Marks(backend, ref)
+        self.marks = Marks(backend, ref, is_key=_is_backend_id)
         self._versions: dict[int, Version] = {}
         self._checkpoints: dict[int, Deployment] = {}
         self._checkpoint_bytes: dict[int, bytes] = {}
@@ -124,7 +129,7 @@ class StackHistory:
         """The versions carrying ``mark``, newest first, found through the marks (no walk over history)."""
         index = {e.id: n for n, e in enumerate(self.entries, start=1)}
         numbers = sorted((index[int(k)] for k, e in self.marks.all().items()
-                          if e.get("mark") == mark.value and k.isdigit() and int(k) in index), reverse=True)
+                          if e.get("mark") == mark.value and _is_backend_id(k) and int(k) in index), reverse=True)
         return [self.version(n) for n in numbers]
 
     def newest_first(self) -> Iterator[Version]:

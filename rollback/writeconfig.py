@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollback.errors import BadInput
+from rollback.errors import BadInput, RollbackError
 from rollback.models import Deployment, Version
 
 SECRET = "[secret]"
@@ -393,31 +393,77 @@ def _edit(text: str, root: Any, current: Mapping[str, Any], recorded: Mapping[st
 
 
 def _replace(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.infra-rollback.tmp")
+    """Replace the file atomically: a uniquely named temporary file beside it (two writers never share one),
+    then a rename; nothing is left behind when either fails."""
+    import tempfile
+
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".infra-rollback.tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        raise BadInput(f"{_display(path)}: cannot write ({exc.strerror or exc.__class__.__name__})") from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _probe_folder(path: Path) -> None:
+    """Whether the file's folder (or the nearest one that exists, where it would be made) takes a new file:
+    a temporary file created and removed there. BadInput naming the file when not."""
+    import tempfile
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".infra-rollback.tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
         raise BadInput(f"{_display(path)}: cannot write ({exc.strerror or exc.__class__.__name__})") from exc
 
 
-def write_version_config(cwd: Path, stack: str, target: Version, deployment: Deployment, *,
-                         dry_run: bool = False) -> WriteResult:
-    """Write version ``target``'s recorded config into the stack's config file (``dry_run``: only say what
-    would change). Pulumi Cloud's history hides secure values: for those keys the file keeps what it has."""
+def _target_config(cwd: Path, stack: str, target: Version) -> tuple[Path, dict[str, Any]]:
+    """The stack config file's path and the config to write into it: version ``target``'s recorded config;
+    Pulumi Cloud's history hides secure values, and for those keys the file keeps what it has."""
     from rollback.stackconfig import StackConfigFile, reveal_hidden, stack_config_path
 
     file = StackConfigFile.find(cwd, stack)
     local = file.config if file is not None else {}
     recorded, missing = reveal_hidden(target.config, local)
     recorded.update({key: local[key] for key in missing if key in local})
-    path = file.path if file is not None else stack_config_path(cwd, stack)
+    return (file.path if file is not None else stack_config_path(cwd, stack)), recorded
+
+
+def check_target_config(cwd: Path, stack: str, target: Version, deployment: Deployment) -> list[str]:
+    """Before the apply: what would stop :func:`write_target_config` afterwards (the file unreadable, its
+    salt or key not the state's, a layout it cannot edit safely, a folder that takes no file). Reasons to
+    refuse the rollback; empty when the write will go through. Writes nothing."""
+    try:
+        path, recorded = _target_config(cwd, stack, target)
+        write_stack_config(path, recorded, secrets_provider=deployment.secrets_provider, dry_run=True)
+        _probe_folder(path)
+    except RollbackError as exc:
+        return [f"--write-config could not write v{target.number}'s config afterwards: {exc.message}"]
+    return []
+
+
+def write_version_config(cwd: Path, stack: str, target: Version, deployment: Deployment, *,
+                         dry_run: bool = False) -> WriteResult:
+    """Write version ``target``'s recorded config into the stack's config file (``dry_run``: only say what
+    would change). Pulumi Cloud's history hides secure values: for those keys the file keeps what it has."""
+    path, recorded = _target_config(cwd, stack, target)
     return write_stack_config(path, recorded, secrets_provider=deployment.secrets_provider, dry_run=dry_run)
 
 

@@ -23,11 +23,11 @@ from rollback.actions.context import Context
 from rollback.actions.hooks import QUIET, YES, Confirm, Listener, confirmed
 from rollback.actions.rollback import Rollback, RollbackOutcome
 from rollback.engine import Engine, StackSpec
-from rollback.errors import BadInput, OperationFailed, PlanUnsupported, Refused, RollbackError
+from rollback.errors import BadInput, NotRecorded, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.history import StackHistory
 from rollback.models import Mark, Outcome
 from rollback.project import read_project_file
-from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.records import AfterApply, AuditRecord, Records, actor, check_writable, iso, utc_now
 from rollback.stackconfig import Sameness, StackConfigFile, compare_configs
 
 
@@ -121,11 +121,22 @@ class Deploy:
             if record.outcome is not Outcome.FAILED:
                 raise   # nothing was applied (not confirmed, the preview failed): nothing to report
             return DeployOutcome(Outcome.FAILED, record, error=exc)   # recorded: the JSON says what happened
-        health = self._verify(stack)
+        writes = AfterApply(record)   # the stack has changed: every write is tried, a failure is said
+        unchecked: RollbackError | None = None
+        try:
+            health = self._verify(stack)
+        except RollbackError as exc:   # the gates could not run at all (their config, a secret): no verdict
+            health, unchecked = None, exc
         record.health = health
         failed = [g.get("name", "?") for g in (health or {}).get("gates", []) if g.get("state") != "healthy"]
         outcome = DeployOutcome(Outcome.DEPLOYED, record, seconds=time.monotonic() - started)
-        if health is not None and health.get("verdict") == "unknown":
+        if unchecked is not None:
+            outcome.outcome = record.outcome = Outcome.UNVERIFIED
+            record.notes.append(unchecked.message)
+            outcome.error = OperationFailed(
+                f"deployed {prepared.history.ref.name}, but its health could not be checked: {unchecked.message} "
+                f"(no mark set, nothing rolled back)")
+        elif health is not None and health.get("verdict") == "unknown":
             # No gate could say: neither a good nor a bad mark, and never an automatic rollback.
             unreached = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") == "unknown"]
             outcome.outcome = record.outcome = Outcome.UNVERIFIED
@@ -133,18 +144,23 @@ class Deploy:
                 f"deploy of {prepared.history.ref.name} is unverified: the health gates could not reach "
                 f"{', '.join(unreached)} (no mark set, nothing rolled back)")
         elif health is None or health.get("healthy"):
-            self._mark(prepared, record, Mark.GOOD, "deployed; health gates passed" if health is not None
-                       else "deployed (no health gates)")
+            with writes.step():
+                self._mark(prepared, record, Mark.GOOD, "deployed; health gates passed" if health is not None
+                           else "deployed (no health gates)")
         else:
             outcome.outcome = record.outcome = Outcome.UNHEALTHY
-            self._mark(prepared, record, Mark.BAD, "health gates failed: " + ", ".join(failed))
+            with writes.step():
+                self._mark(prepared, record, Mark.BAD, "health gates failed: " + ", ".join(failed))
             if self.auto_rollback:
                 outcome.rollback = self._roll_back(prepared, record, failed)
                 outcome.outcome = record.outcome
             outcome.error = OperationFailed(
                 f"deploy of {prepared.history.ref.name} is unhealthy ({', '.join(failed) or 'health gates'})"
                 + ("; rolled back" if record.outcome is Outcome.ROLLED_BACK else ""))
-        self.record(prepared, record)
+        with writes.step():
+            self.record(prepared, record)
+        outcome.error = writes.error(outcome.error, done=f"deployed {prepared.history.ref.name}" + (
+            f" as v{record.new_version}" if record.new_version else ""))
         return outcome
 
     def prepare(self, stack: str) -> DeployPrepared:
@@ -157,6 +173,9 @@ class Deploy:
             raise Refused(f"{self.ctx.cwd}: the git tree has uncommitted changes; commit them (so the release "
                           f"is reproducible) or pass --allow-dirty")
         history = self.ctx.history(stack)
+        unwritable = check_writable(history.backend, history.ref)   # found now, not after the apply
+        if unwritable:
+            raise Refused("deploy refused: " + "; ".join(unwritable), reasons=unwritable)
         if not self.force:
             self._refuse_bad_config(file, history)
         return DeployPrepared(stack, file, git, history)
@@ -221,7 +240,10 @@ class Deploy:
             except RollbackError as exc:
                 record.outcome = Outcome.FAILED
                 record.notes.append(exc.message)
-                self.record(prepared, record)
+                writes = AfterApply(record)   # a failed write is said with the failure, not instead of it
+                with writes.step():
+                    self.record(prepared, record)
+                writes.error(exc, done="")
                 raise
         record.timings["applied_at"] = iso(utc_now())
         after = history.backend.history(ref)
@@ -248,7 +270,10 @@ class Deploy:
                       verifier=self.verifier, recovery_started=detected)
         try:
             outcome = rb.run(prepared.stack, target)
-            outcome.raise_for_error()
+            if isinstance(outcome.error, NotRecorded):   # rolled back and healthy; not all of it recorded
+                record.notes.append(outcome.error.message)
+            else:
+                outcome.raise_for_error()
         except RollbackError as exc:
             record.outcome = Outcome.ROLLBACK_FAILED
             record.notes.append(exc.message)

@@ -38,7 +38,7 @@ from rollback.engine import Engine, EngineStack
 from rollback.enginecheck import EngineCheck, dedupe
 from rollback.errors import EngineUnavailable, Interrupted, OperationFailed, PlanUnsupported, Refused, RollbackError
 from rollback.models import Mark, Outcome, urn_name
-from rollback.records import AuditRecord, Records, actor, iso, utc_now
+from rollback.records import AfterApply, AuditRecord, Records, actor, check_writable, iso, utc_now
 from rollback.replay.program import inline_program
 
 # Checkpoint features (state version 4) a replay reproduces; the others record engine behaviour (hooks,
@@ -204,13 +204,17 @@ class Rollback:
                 record.outcome = Outcome.FAILED
             record.notes.append(exc.message)
             record.timings["failed_at"] = iso(utc_now())
-            self.record(prepared, record, mark_bad=False)
-            return RollbackOutcome(Outcome.FAILED, prepared, record, error=exc)
+            writes = AfterApply(record)   # a failed write is said, with the failure, not raised instead of it
+            self.record(prepared, record, mark_bad=False, writes=writes)
+            return RollbackOutcome(Outcome.FAILED, prepared, record, error=writes.error(exc, done=""))
         error = self._verify(prepared, record, since=self.recovery_started or started)
         if record.outcome in (Outcome.PENDING, Outcome.IN_PROGRESS):
             record.outcome = Outcome.ROLLED_BACK
-        self.record(prepared, record, mark_bad=True)
-        return RollbackOutcome(record.outcome, prepared, record, error=error)
+        writes = AfterApply(record)       # the stack has changed: every write is tried, a failure is said
+        self.record(prepared, record, mark_bad=True, writes=writes)
+        done = f"rolled back {prepared.stack_name} to v{prepared.to_version}" + (
+            f" as v{record.new_version}" if record.new_version else "")
+        return RollbackOutcome(record.outcome, prepared, record, error=writes.error(error, done=done))
 
     def prepare(self, stack: str, target: str, *, for_apply: bool = True, rehearse: bool = True) -> Prepared:
         """Preview, rehearsal and our guards; changes nothing. ``for_apply=False`` (``--preview``): a target whose
@@ -218,6 +222,12 @@ class Rollback:
         plan = Preview(ctx=self.ctx, restore_provider_versions=self.restore_provider_versions,
                        rehearse=rehearse, for_apply=for_apply, listener=self.listener).run(stack, target)
         reasons, notes = guard_reasons(plan, allow_data_loss=self.allow_data_loss)
+        # What would fail after the apply is found before it: the records and marks, --write-config's file.
+        reasons += check_writable(plan.history.backend, plan.history.ref)
+        if self.write_config:
+            from rollback.writeconfig import check_target_config
+
+            reasons += check_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
         document = plan.to_dict()
         document["warnings"] = document["warnings"] + notes
         document["engine"] = EngineCheck.did_not_run("the engine was not asked: refused or nothing to do before "
@@ -411,13 +421,19 @@ class Rollback:
         ``since``: when recovery began (the failure detected, else the apply started), for the time to recover."""
         if not self.verify:
             return None
-        if self.verifier is not None:
-            health = self.verifier(plan=prepared.plan, timeout=self.timeout)
-        else:
-            from rollback.actions.verify import verify_version
+        try:
+            if self.verifier is not None:
+                health = self.verifier(plan=prepared.plan, timeout=self.timeout)
+            else:
+                from rollback.actions.verify import verify_version
 
-            report = verify_version(prepared.plan, timeout=self.timeout, listener=self.listener)
-            health = report.to_dict() if report is not None else None
+                report = verify_version(prepared.plan, timeout=self.timeout, listener=self.listener)
+                health = report.to_dict() if report is not None else None
+        except RollbackError as exc:   # the gates could not run at all (their config, a secret): no verdict
+            record.outcome = Outcome.UNVERIFIED
+            record.notes.append(exc.message)
+            return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but its health could "
+                                   f"not be checked: {exc.message}")
         if health is None:
             return None
         record.health = health
@@ -436,11 +452,14 @@ class Rollback:
                                f"{', '.join(failed) or 'health gates failed'}")
 
     # -- record -------------------------------------------------------------------------------
-    def record(self, prepared: Prepared, record: AuditRecord, *, mark_bad: bool) -> None:
+    def record(self, prepared: Prepared, record: AuditRecord, *, mark_bad: bool, writes: AfterApply) -> None:
         """Save the audit record; with ``mark_bad``, mark the version the rollback left bad, and write the
-        target's config back (``--write-config``)."""
+        target's config back (``--write-config``). Each write goes through ``writes``: a failure is kept
+        there (and noted in the record), and the other writes are still made."""
         plan = prepared.plan
-        Records(plan.history.backend, plan.history.ref).save(record)
+        records = Records(plan.history.backend, plan.history.ref)
+        with writes.step():
+            records.save(record)
         if not mark_bad:
             return
         # The version the rollback left is bad, and so is every version with that same desired state
@@ -451,15 +470,20 @@ class Rollback:
         for number in sorted(set(left)):
             v = plan.history.version(number)
             if v.mark is None:
-                plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
-                                       by=record.actor.get("user", "?"), at=record.decided_at)
+                with writes.step():
+                    plan.history.marks.set(int(v.key), Mark.BAD, version=v.number, reason=reason,
+                                           by=record.actor.get("user", "?"), at=record.decided_at,
+                                           keep_existing=True)   # re-read now: a mark made meanwhile stands
         if self.write_config:
             from rollback.writeconfig import write_target_config
 
-            note = write_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
-            record.notes.append(note)
-            self.listener.say(note)
-            Records(plan.history.backend, plan.history.ref).save(record)
+            with writes.step():
+                note = write_target_config(self.ctx.cwd, plan.history.ref.name, plan.resolution.target, plan.target)
+                record.notes.append(note)
+                self.listener.say(note)
+        if self.write_config or writes.failures:   # saved again, with what was added to it
+            with writes.step():
+                records.save(record)
 
 
 def _from_unix(value: Any) -> Any:

@@ -179,9 +179,33 @@ def verify_version(plan: Plan, *, timeout: float, listener: Listener) -> HealthR
         return None
     report = Verify(config=config, target=plan.target, timeout=timeout,
                     source=f"v{plan.resolution.target.number} config: infra-rollback:health",
-                    on_round=listener.gate_progress()).run(plan.history.ref.name)
+                    decrypt=_recorded_secrets(plan), on_round=listener.gate_progress()).run(plan.history.ref.name)
     listener.health(report)
     return report
+
+
+def _recorded_secrets(plan: Plan) -> Callable[[str], str]:
+    """Decrypts the ``secure:`` values of the target's recorded config (a gate's secret header). A history
+    entry's config carries no ``encryptionsalt``: its values were encrypted by the stack's secrets provider,
+    the one the target's state names (a passphrase stack's encryptionsalt is its state's salt)."""
+    from rollback.errors import SecretsError
+    from rollback.state.secrets import SecretUnavailable
+
+    box = plan.history.secrets_for(plan.target)
+    where = f"v{plan.resolution.target.number} config: infra-rollback:health"
+
+    def decrypt(ciphertext: str) -> str:
+        try:
+            return box.reveal_config(ciphertext)
+        except SecretUnavailable as exc:
+            raise SecretsError(f"{where}: a secure value cannot be decrypted here ({exc})") from exc
+        except RollbackError:
+            raise
+        except Exception as exc:   # InvalidTag, a malformed ciphertext: cryptography's own errors
+            raise SecretsError(f"{where}: a secure value could not be decrypted (wrong passphrase or corrupt "
+                               f"ciphertext)") from exc
+
+    return decrypt
 
 
 def verify_deployed(ctx: Context, stack: str, *, timeout: float, listener: Listener) -> HealthReport | None:

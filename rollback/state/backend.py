@@ -15,12 +15,13 @@ above ``state/`` knows which it has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from rollback.models import StackRef
 from rollback.state.store import RECORDS_DIR as RECORDS_DIR  # re-exported: our folder beside .pulumi/
-from rollback.state.store import NotFoundInStore, Store
+from rollback.state.store import NotFoundInStore, Store, update
 
 RECORDS_ENV = "INFRA_ROLLBACK_RECORDS"   # where Cloud backends keep full audit records (file:// or s3://)
 
@@ -58,7 +59,12 @@ class Lock:
 
 
 class SideStore(Protocol):
-    """infra-rollback's own marks and audit records of one stack (never Pulumi's files)."""
+    """infra-rollback's own marks and audit records of one stack (never Pulumi's files).
+
+    Marks are written read-modify-write (:meth:`update_marks`): a writer never rewrites the marks from a
+    copy read earlier, so two writers (a ``mark`` during a rollback, two CI jobs) both land, or one is
+    told to retry (:class:`~rollback.state.store.Conflict`).
+    """
 
     def describe(self, name: str | None = None) -> str:
         """Where the marks (``name`` None) or a record are, for messages."""
@@ -66,7 +72,11 @@ class SideStore(Protocol):
 
     def read_marks(self) -> bytes | None: ...
 
-    def write_marks(self, data: bytes) -> None: ...
+    def update_marks(self, change: Callable[[bytes | None], bytes]) -> bytes:
+        """Apply ``change`` (the marks document as stored now, None when there is none -> the new document)
+        and write the result only if nobody wrote in between (else read again and re-apply). Returns what
+        was written; raises :class:`~rollback.state.store.Conflict` when every attempt lost."""
+        ...
 
     def record_names(self) -> list[str]:
         """The audit records' names, sorted (oldest first: names start with a UTC timestamp)."""
@@ -76,6 +86,11 @@ class SideStore(Protocol):
 
     def write_record(self, name: str, data: bytes) -> str:
         """Write (or rewrite, for the same operation) a record; returns its key in the store."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise a one-line :class:`~rollback.errors.RollbackError` naming the place when marks or records
+        could not be written there now (a probe written and deleted: nothing is left behind)."""
         ...
 
 
@@ -124,7 +139,11 @@ class Backend(Protocol):
 
 
 class FolderSideStore:
-    """Marks and records as files below ``prefix`` of a :class:`Store`: ``marks.json``, ``records/<name>``."""
+    """Marks and records as files below ``prefix`` of a :class:`Store`: ``marks.json``, ``records/<name>``.
+
+    Marks are updated with the store's compare-and-swap (a lock and a content compare on disk, conditional
+    puts on S3); a store without one (``read_versioned`` / ``write_if``) is read just before it is written.
+    """
 
     def __init__(self, store: Store, prefix: str, *, describe: Any = None) -> None:
         self.store = store
@@ -147,8 +166,15 @@ class FolderSideStore:
         except NotFoundInStore:
             return None
 
-    def write_marks(self, data: bytes) -> None:
-        self.store.write(self._key(None), data)
+    def update_marks(self, change: Callable[[bytes | None], bytes]) -> bytes:
+        store: Any = self.store
+        if hasattr(store, "read_versioned") and hasattr(store, "write_if"):
+            return update(store, self._key(None), change)
+        old = self.read_marks()
+        data = change(old)
+        if data != old:
+            store.write(self._key(None), data)
+        return data
 
     def record_names(self) -> list[str]:
         folder = f"{self.prefix}/records"
@@ -161,3 +187,8 @@ class FolderSideStore:
         key = self._key(name)
         self.store.write(key, data)
         return key
+
+    def check_writable(self) -> None:
+        """A probe in the marks' folder and in ``records/``."""
+        self.store.probe(f"{self.prefix}/records")
+        self.store.probe(self.prefix)

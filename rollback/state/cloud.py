@@ -400,8 +400,9 @@ class CloudBackend:
     def records_prefix(self, ref: StackRef) -> str:
         return f"{RECORDS_DIR}/{self.org_of(ref)}/{ref.project}/{ref.name}"
 
-    def tags(self, fq: str) -> dict[str, str]:
-        if fq not in self._tags:
+    def tags(self, fq: str, *, fresh: bool = False) -> dict[str, str]:
+        """The stack's tags (listed once per command; ``fresh``: listed again now)."""
+        if fresh or fq not in self._tags:
             ws = self._workspace()
             found = self._call("stack tag ls", fq, lambda: ws.list_tags(fq))
             self._tags[fq] = {str(k): str(v) for k, v in dict(found or {}).items()}

@@ -1,7 +1,11 @@
 """Pulumi Cloud stack tags as infra-rollback's marks and, without a records location, record summaries.
 
 - Marks: ``infra-rollback.mark.v<N>`` = ``good`` | ``bad`` and, when there is a reason,
-  ``infra-rollback.reason.v<N>`` (cut to the service's 256-byte limit).
+  ``infra-rollback.reason.v<N>`` (cut to the service's 256-byte limit). Tags are per key, so each version's
+  mark is its own tag and a write is already independent of the others: :meth:`CloudSideStore.update_marks`
+  lists the tags afresh and sets or removes only the tags of the versions the change touched, so two
+  writers marking different versions both land. (The service offers no compare-and-swap on a tag: two
+  writers of the same version's mark end as the last one wrote it, as they would one after the other.)
 - Audit records go to the records location the user chose (``INFRA_ROLLBACK_RECORDS``, a
   :class:`~rollback.state.backend.FolderSideStore`); without one, a compact summary of the last rollback
   (deploy) is kept in the stack tag ``infra-rollback.last-rollback`` (``-deploy``), and a one-line warning
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from rollback.errors import StateError
@@ -27,7 +31,7 @@ REASON_TAG = "infra-rollback.reason.v{n}"
 SUMMARY_TAG = "infra-rollback.last-{kind}"
 TAG_VALUE_MAX = 256          # bytes; the Pulumi Service refuses longer tag values
 
-_MARK_RE = re.compile(r"infra-rollback\.mark\.v(\d+)")
+_MARK_RE = re.compile(r"infra-rollback\.mark\.v([0-9]+)")
 _SUMMARY_RE = re.compile(r"infra-rollback\.last-([a-z0-9-]+)")
 _SUMMARY_FILE = "{kind}-summary.stack-tag.json"
 
@@ -37,7 +41,7 @@ class Tags(Protocol):
 
     url: str
 
-    def tags(self, fq: str) -> dict[str, str]: ...
+    def tags(self, fq: str, *, fresh: bool = False) -> dict[str, str]: ...
 
     def set_tag(self, fq: str, name: str, value: str) -> None: ...
 
@@ -64,43 +68,44 @@ class CloudSideStore:
     # -- marks --------------------------------------------------------------------------------
     def read_marks(self) -> bytes:
         """The mark tags as the ``marks.json`` document :class:`~rollback.records.Marks` reads."""
-        tags = self.tags.tags(self.fq)
-        marks: dict[str, dict[str, Any]] = {}
-        for name, value in tags.items():
-            m = _MARK_RE.fullmatch(name)
-            if m:   # any value: Marks reports one that is neither good nor bad
-                n = int(m.group(1))
-                marks[str(n)] = {"mark": value.strip(), "version": n,
-                                 "reason": tags.get(REASON_TAG.format(n=n), "").strip()}
-        return json.dumps({"version": 1, "marks": marks}, sort_keys=True).encode()
+        return _marks_document(self.tags.tags(self.fq))
 
-    def write_marks(self, data: bytes) -> None:
-        """Turn a ``marks.json`` document into tag changes: only the tags that differ are set or removed."""
-        fq = self.fq
-        try:
-            doc = json.loads(data)
-            wanted = {int(k): v for k, v in (doc.get("marks") or {}).items()}
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise StateError(f"backend {self.tags.url}: stack {fq}: not a marks document") from exc
-        tags = dict(self.tags.tags(fq))
-        for n, entry in sorted(wanted.items()):
-            mark = str(entry.get("mark") or "")
-            if mark not in ("good", "bad"):
+    def update_marks(self, change: Callable[[bytes | None], bytes]) -> bytes:
+        """The tags listed afresh, ``change`` applied to them as a marks document, and only the tags of the
+        versions whose entry changed set or removed (see the module's docstring)."""
+        before = _marks_document(self.tags.tags(self.fq, fresh=True))
+        after = change(before)
+        self._write(_entries(json.loads(before), self.tags.url, self.fq),
+                    _entries(_json(after, self.tags.url, self.fq), self.tags.url, self.fq))
+        return after
+
+    def _write(self, before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]) -> None:
+        fq, tags = self.fq, self.tags.tags(self.fq)
+        for n in sorted(set(before) | set(after)):
+            old, new = before.get(n), after.get(n)
+            if old == new:
                 continue
-            reason = fit(str(entry.get("reason") or "").strip())
-            if tags.get(MARK_TAG.format(n=n), "").strip() != mark:
-                self.tags.set_tag(fq, MARK_TAG.format(n=n), mark)
-            reason_tag = REASON_TAG.format(n=n)
+            mark_tag, reason_tag = MARK_TAG.format(n=n), REASON_TAG.format(n=n)
+            mark = str((new or {}).get("mark") or "")
+            if new is None or mark not in ("good", "bad"):
+                if new is None:   # removed by the change
+                    for tag in (mark_tag, reason_tag):
+                        if tag in tags:
+                            self.tags.remove_tag(fq, tag)
+                continue
+            reason = fit(str(new.get("reason") or "").strip())
+            if tags.get(mark_tag, "").strip() != mark:
+                self.tags.set_tag(fq, mark_tag, mark)
             if reason and tags.get(reason_tag, "").strip() != reason:
                 self.tags.set_tag(fq, reason_tag, reason)
             elif not reason and reason_tag in tags:
                 self.tags.remove_tag(fq, reason_tag)
-        for name in tags:
-            m = _MARK_RE.fullmatch(name)
-            if m and int(m.group(1)) not in wanted:
-                self.tags.remove_tag(fq, name)
-                if REASON_TAG.format(n=int(m.group(1))) in tags:
-                    self.tags.remove_tag(fq, REASON_TAG.format(n=int(m.group(1))))
+
+    def check_writable(self) -> None:
+        """The records location, when there is one. Marks and summaries are stack tags, which anyone who may
+        update the stack may set: the apply needs that permission anyway, so no tag is probed."""
+        if self.folder is not None:
+            self.folder.check_writable()
 
     # -- records ------------------------------------------------------------------------------
     def record_names(self) -> list[str]:
@@ -139,6 +144,33 @@ class CloudSideStore:
                                  f"summary in its stack tag {tag}; set {RECORDS_ENV} to a file:// or s3:// location "
                                  f"for full audit records")
         return f"stack tag {tag}"
+
+
+def _marks_document(tags: Mapping[str, str]) -> bytes:
+    marks: dict[str, dict[str, Any]] = {}
+    for name, value in tags.items():
+        m = _MARK_RE.fullmatch(name)
+        if m:   # any value: Marks reports one that is neither good nor bad
+            n = int(m.group(1))
+            marks[str(n)] = {"mark": value.strip(), "version": n,
+                             "reason": tags.get(REASON_TAG.format(n=n), "").strip()}
+    return json.dumps({"version": 1, "marks": marks}, sort_keys=True).encode()
+
+
+def _json(data: bytes, url: str, fq: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise StateError(f"backend {url}: stack {fq}: not a marks document") from exc
+
+
+def _entries(doc: Any, url: str, fq: str) -> dict[int, dict[str, Any]]:
+    """A marks document's entries by version number (entries whose key is not a number cannot be tags)."""
+    marks = doc.get("marks") if isinstance(doc, dict) else None
+    if not isinstance(marks, dict):
+        raise StateError(f"backend {url}: stack {fq}: not a marks document")
+    return {int(k): dict(v) for k, v in marks.items()
+            if isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, dict)}
 
 
 def fit(text: str, limit: int = TAG_VALUE_MAX) -> str:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from rollback.errors import BadInput
-from rollback.state.store import RECORDS_DIR, Conflict, Entry, NotFoundInStore, Versioned
+from rollback.state.store import RECORDS_DIR, Conflict, Entry, NotFoundInStore, Versioned, probe_key
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -293,6 +293,20 @@ class S3Store:
                                    ContentType="application/json")
         except self._errors() as exc:
             self._fail(exc, action="write", key=key)
+
+    def delete(self, key: str) -> None:
+        """Delete one of infra-rollback's own objects (S3 answers success when there is none)."""
+        self._own(key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except self._errors() as exc:
+            self._fail(exc, action="delete", key=key)
+
+    def probe(self, folder: str) -> None:
+        """A small object put below ``folder`` and deleted again: may records be written here?"""
+        key = probe_key(folder)
+        self.write(key, b"infra-rollback: can records be written here?\n")
+        self.delete(key)
 
     # -- conditional writes -------------------------------------------------------------------
     def read_versioned(self, key: str) -> Versioned | None:

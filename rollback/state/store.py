@@ -7,7 +7,11 @@ An S3 store (``s3://bucket/prefix``) implements the same methods; the layout cod
 Concurrent writers: :meth:`FileStore.read_versioned` returns the bytes with an opaque version token, and
 :meth:`FileStore.write_if` writes only if the key still has that version (else :class:`Conflict`: read
 again and retry); :func:`update` is the read-modify-write loop over both. :class:`~rollback.state.s3.S3Store`
-does the same with S3's conditional puts (``If-Match`` / ``If-None-Match``).
+does the same with S3's conditional puts (``If-Match`` / ``If-None-Match``). An update that changes
+nothing writes nothing.
+
+:meth:`Store.probe` answers "could infra-rollback write its records here?" before an operation starts:
+a small file written and deleted again, leaving no trace.
 
 Every error of the file system (a name too long, a symbolic link loop, no permission) becomes one line
 naming the path (:class:`~rollback.errors.BadInput`); ``.infra-rollback/`` must stay inside the backend.
@@ -73,6 +77,24 @@ class Store(Protocol):
         """Write a file (used only for infra-rollback's own records, never Pulumi's files)."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Delete one of infra-rollback's own files (no error when it is not there)."""
+        ...
+
+    def probe(self, folder: str) -> None:
+        """Write a small file into ``folder`` and delete it again; one-line error naming the place when
+        that fails. Leaves nothing behind (folders it had to create are removed again)."""
+        ...
+
+
+PROBE_PREFIX = ".write-check-"   # the probe's file name: <folder>/.write-check-<random>.tmp
+
+
+def probe_key(folder: str) -> str:
+    import uuid
+
+    return f"{folder.rstrip('/')}/{PROBE_PREFIX}{uuid.uuid4().hex[:12]}.tmp"
+
 
 class ConditionalStore(Store, Protocol):
     """A store that can write a key only if it is still as it was read (compare-and-swap)."""
@@ -95,6 +117,8 @@ def update(store: ConditionalStore, key: str, change: Callable[[bytes | None], b
     for attempt in range(attempts):
         current = store.read_versioned(key)
         data = change(current.data if current is not None else None)
+        if current is not None and data == current.data:
+            return data    # nothing to change: nothing to write
         try:
             store.write_if(key, data, token=current.token if current is not None else None)
             return data
@@ -211,6 +235,34 @@ class FileStore:
         except OSError as exc:
             raise self._fail(path.parent, exc, "create the folder") from exc
         self._replace(path, data)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._fail(path, exc, "delete") from exc
+
+    def probe(self, folder: str) -> None:
+        """Write and delete a probe file in ``folder``; the folders this had to create are removed again."""
+        path = self._path(folder)
+        missing = []
+        parent = path
+        while parent != self.root and not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        key = probe_key(folder)
+        try:
+            self.write(key, b"infra-rollback: can records be written here?\n")
+            self.delete(key)
+        finally:
+            for made in missing:          # deepest first; only while empty
+                try:
+                    made.rmdir()
+                except OSError:
+                    break
 
     def _replace(self, path: Path, data: bytes) -> None:
         tmp = None

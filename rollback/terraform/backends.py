@@ -32,7 +32,7 @@ from typing import Any, NoReturn, Protocol
 from rollback.errors import BadInput, OperationFailed
 from rollback.models import StackRef
 from rollback.state.backend import FolderSideStore
-from rollback.state.store import Entry, FileStore, NotFoundInStore, Store
+from rollback.state.store import Entry, FileStore, NotFoundInStore, Store, probe_key
 from rollback.terraform.engine import LockInfo
 
 OUR_DIR = ".infra-rollback/terraform"
@@ -407,6 +407,19 @@ class _S3Store:
             self.backend.client("s3").put_object(Bucket=self.backend.bucket, Key=self._key(key), Body=data)
         except (BotoCoreError, ClientError) as exc:
             self.backend._fail(exc, self.backend.describe(key))
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.backend.client("s3").delete_object(Bucket=self.backend.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            self.backend._fail(exc, self.backend.describe(key))
+
+    def probe(self, folder: str) -> None:
+        key = probe_key(folder)
+        self.write(key, b"infra-rollback: can records be written here?\n")
+        self.delete(key)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability.story import gate, world  # noqa: F401  (fixtures: the example backend, a health endpoint)
 from tests.support.backends import PASSPHRASE, ShopBackend, isolate_env
 
 

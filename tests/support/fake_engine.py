@@ -263,7 +263,8 @@ class FakeStack:
 
     def _encrypter(self, current: Mapping[str, Any]) -> SecretEncrypter:
         salt = ((current.get("secrets_providers") or {}).get("state") or {}).get("salt")
-        if not salt and self.spec.config_file is not None:   # a new stack: the config file's, as `pulumi up` does
+        if not salt and self.spec.config_file is not None:
+            # A new stack: `pulumi stack init` gave its state the stack config's encryptionsalt (one crypter).
             import yaml
 
             salt = (yaml.safe_load(Path(self.spec.config_file).read_text()) or {}).get("encryptionsalt")
