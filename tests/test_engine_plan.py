@@ -188,3 +188,8 @@ def test_the_preview_asks_the_engine_when_there_is_one(world: Path) -> None:
     assert [c[0] for c in engine.calls] == ["open", "preview"]      # a preview: nothing applied
     ops = {s["urn"].rsplit("::", 1)[-1]: (s["op"], s["predicted_op"]) for s in doc["engine"]["steps"]}
     assert ops["omniserve-sentiment-model"] == ("delete", "delete")
+    # In the engine's preview the replaced task definition's new arn is unknown; the service that follows it is
+    # an update, as predicted (the double answers previews with unknown ids and outputs, as the engine does).
+    steps = {s["urn"].split("::")[-2].rsplit("$", 1)[-1]: s["op"] for s in doc["engine"]["steps"]}
+    assert steps["aws:ecs/taskDefinition:TaskDefinition"] == "replace" and steps["aws:ecs/service:Service"] == "update"
+    assert doc["engine"]["disagreements"] == []

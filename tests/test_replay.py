@@ -506,3 +506,25 @@ def test_values_that_do_not_say_where_they_came_from_are_sent_as_recorded():
     assert next(s for s in plan.steps if s.name == "vm").live_refs == ()
     assert all(not s.exposed_outputs for s in plan.steps)
     assert any("vm: vpcId equals outputs of 2 dependencies" in n and "sent as recorded" in n for n in plan.notes)
+
+
+def test_a_component_with_a_provider_reference_is_refused_not_silently_replaced():
+    """A multi-language component (or one that inherited its parent's provider) recorded with a provider: a
+    local replay would register it without one, which the engine replaces, with what is deleted with it."""
+    comp = resource("awsx:ecs:FargateService", "svc", provider=AWS, custom=False)
+    with pytest.raises(Refused) as err:
+        plan_of([root(), AWS, comp])
+    assert comp["urn"] in str(err.value) and "component with a provider reference" in str(err.value)
+    assert "roll it back with its own program" in str(err.value)
+
+
+def test_an_explicit_providers_env_var_mappings_are_sent_again():
+    k8s = resource("pulumi:providers:kubernetes", "cluster", provider=None, inputs={
+        "kubeconfig": "{}", "version": "4.25.0",
+        "__internal": {"envVarMappings": {"KUBECONFIG_OTHER": "KUBECONFIG"}, "pluginChecksums": {"linux": "ab"}}})
+    _, plan = plan_of([root(), k8s])
+    step = next(s for s in plan.steps if s.name == "cluster")
+    assert step.env_var_mappings == {"KUBECONFIG_OTHER": "KUBECONFIG"}
+    assert any("pluginChecksums" in c for c in plan.cannot_restore)
+    got = capture(inline_program(plan))
+    assert "__internal" not in got.props("cluster")

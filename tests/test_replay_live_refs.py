@@ -117,3 +117,21 @@ def test_the_diff_and_the_replay_agree_on_what_is_a_dependencys_output(current_n
                                                                                 "encryption-provider-instanceRole-role")
     diff = diff_deployments(current, target, current_secrets=boxes[id(current)], target_secrets=boxes[id(target)])
     assert profile not in {c.urn for c in diff.changes}
+
+
+def test_a_state_without_property_dependencies_still_follows_the_new_task_definition(world: Path) -> None:
+    """Older states (and some real files) record only `dependencies`: every input then counts as computed from
+    all of them, as Pulumi's own migration decides, so the service still follows the re-registered task
+    definition instead of being sent back to the deregistered revision."""
+    import dataclasses
+
+    history = ctx_for(world).history("prod")
+    target, current = history.checkpoint(2), history.current()
+    bare = dataclasses.replace(target, resources=tuple(
+        dataclasses.replace(r, property_dependencies={}) for r in target.resources))
+    assert not any(r.property_dependencies for r in bare.resources)
+    plan = build_replay_program(bare, secrets=history.secrets_for(target), current=current)
+    service = next(s for s in plan.steps if s.urn == SERVICE)
+    td = {r.path: r for r in service.live_refs}["taskDefinition"]
+    assert (td.source, td.output, td.recorded) == (TASK_DEFINITION, "arn", REVISION.format(2))
+    assert rehearse(plan, bare, secrets=history.secrets_for(target), project="omniserve", stack="prod").ok

@@ -6,6 +6,10 @@ byte as it was. After the documented recovery (`pulumi cancel`, `pulumi refresh 
 rollback goes through and converges.
 
 Run as a module, this file is the team's deploy that gets killed: ``python -m tests.engine.test_crash URL LOG``.
+
+Real engine only: what is tested is how a real `pulumi` process leaves a DIY backend when killed or stopped
+(lock files, pending operations, its own SIGINT handling). The double's side of locks and pending operations is
+tests/test_apply.py (refused naming the holder and the way out, the backend byte for byte as it was).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Real engine: the legacy (non-project) DIY layout with gzip'd files, and saved plans with passphrase secrets
-(pulumi#16412)."""
+(pulumi#16412).
+
+Real engine only: both are about what the real CLI writes and reads (its layouts and compression, its plan
+files and salts); the double writes the project layout through statekit and keeps its plans in a format of its
+own. The double's side: tests/test_engine_plan.py (plans), tests/test_apply.py (an unusable saved plan).
+"""
 
 from __future__ import annotations
 
