@@ -58,6 +58,7 @@ from rollback.replay._common import (
     stack_urn,
     strip_reserved,
 )
+from rollback.replay.files import ReadAgain
 from rollback.replay.follow import Follower, path_of
 from rollback.replay.providers import ProviderChoices
 from rollback.replay.types import Kind, LiveRef, ProviderVersions, ReplayPlan, ReplayStep
@@ -142,6 +143,7 @@ class _Planner:
         self.current_by_urn = current.by_urn() if current is not None else {}
         self.cannot: list[str] = []
         self.notes: list[str] = []
+        self._files = ReadAgain(self.base_dir, refuse=self._refuse, cannot=self.cannot)
         self.live = target.live_resources()
         self._check_unique(self.live)
         self.stack, self.project = self._identity(self.live)
@@ -321,33 +323,8 @@ class _Planner:
             raise self._refuse(f"{urn}: {label} {path} is an asset recorded only by its hash; its content is not "
                                f"in the checkpoint, so it cannot be rebuilt")
         if asset.text is None and asset.path is not None:
-            return Asset(hash=asset.hash, path=self._same_file(asset.path, asset.hash, urn, label, path))
+            return Asset(hash=asset.hash, path=self._files.same_file(asset.path, asset.hash, f"{urn}: {label} {path}"))
         return asset
-
-    def _same_file(self, recorded: str, digest: str, urn: str, label: str, path: str) -> str:
-        """A file asset or archive file is read again when the engine runs: it must still be what the target
-        recorded (Pulumi hashes its bytes: sha256, hex). Refused when it changed or is gone, naming the file and
-        both hashes; sent by its absolute path (an inline program runs in a temporary folder)."""
-        import hashlib
-        import os
-
-        full = recorded if os.path.isabs(recorded) else os.path.normpath(os.path.join(self.base_dir, recorded))
-        try:
-            with open(full, "rb") as fh:
-                now = hashlib.file_digest(fh, "sha256").hexdigest()
-        except IsADirectoryError:
-            self.cannot.append(f"{urn}: {label} {path} is the folder {recorded!r}, read again at replay time: its "
-                               f"recorded hash cannot be checked here, so what it holds now is what is sent")
-            return full
-        except OSError as exc:
-            raise self._refuse(f"{urn}: {label} {path} is the file {full}, which cannot be read now "
-                               f"({exc.strerror or exc.__class__.__name__}); the checkpoint keeps only its hash "
-                               f"({digest or 'none'})") from exc
-        if digest and now != digest:
-            raise self._refuse(f"{urn}: {label} {path} is the file {full}, which changed since this version: "
-                               f"recorded hash {digest}, now {now}; restore the file (e.g. from git at that "
-                               f"version's commit) before rolling back")
-        return full
 
     def _archive(self, archive: Archive, urn: str, label: str, path: str, *, refs: list[str] | None,
                  in_secret: bool) -> Archive:
@@ -363,7 +340,8 @@ class _Planner:
                 assets[k] = self._prepare(v, urn, label, member, refs=refs, in_secret=in_secret)
             return Archive(hash=archive.hash, assets=assets)
         if archive.path is not None:
-            return Archive(hash=archive.hash, path=self._same_file(archive.path, archive.hash, urn, label, path))
+            return Archive(hash=archive.hash,
+                           path=self._files.same_file(archive.path, archive.hash, f"{urn}: {label} {path}"))
         return archive
 
     def _reference(self, ref: ResourceReference, urn: str, label: str, path: str, *,
@@ -448,19 +426,9 @@ class _Planner:
             deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
             delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
             exposed_outputs=tuple(sorted(self.follower.exposed.get(r.urn, ()))),
-            env_var_mappings=self._env_var_mappings(r) if kind == "provider" else {},
+            env_var_mappings=self._files.env_var_mappings(r) if kind == "provider" else {},
         )
 
-    def _env_var_mappings(self, r: Resource) -> dict[str, str]:
-        """A provider's ``__internal.envVarMappings`` (the engine rebuilds ``__internal`` from the registration's
-        options); its ``pluginChecksums`` come from a package descriptor, which a replay cannot send."""
-        internal = r.inputs.get("__internal")
-        internal = internal if isinstance(internal, dict) else {}
-        if internal.get("pluginChecksums"):
-            self.cannot.append(f"{r.urn}: the provider's plugin checksums (pluginChecksums) come from the "
-                               f"program's package descriptor, which a replay cannot send")
-        mappings = internal.get("envVarMappings")
-        return {str(k): str(v) for k, v in mappings.items()} if isinstance(mappings, dict) else {}
 
     def _exports(self, engine_urns: dict[str, str]) -> dict[str, Any]:
         """Root outputs to re-export. ``pulumi.export`` flattens a resource object into a plain dict, so a
