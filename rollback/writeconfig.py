@@ -393,29 +393,15 @@ def _edit(text: str, root: Any, current: Mapping[str, Any], recorded: Mapping[st
 
 
 def _replace(path: Path, text: str) -> None:
-    """Replace the file atomically: a uniquely named temporary file beside it (two writers never share one),
-    then a rename; nothing is left behind when either fails."""
-    import tempfile
+    """Replace the file atomically, keeping its permissions (:func:`rollback.state.store.replace_file`)."""
+    from rollback.state.store import replace_file
 
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".infra-rollback.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
+        replace_file(path, text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise BadInput(f"{_display(path)}: cannot write ({exc.strerror or exc.__class__.__name__})") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def _probe_folder(path: Path) -> None:

@@ -131,6 +131,28 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def replace_file(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a uniquely named temporary file beside it (two writers never share
+    one), synced, then renamed over it; the temporary file is removed whatever fails. Raises OSError."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 class FileStore:
     """A backend root on the local disk (``file://`` URLs)."""
 
@@ -265,23 +287,10 @@ class FileStore:
                     break
 
     def _replace(self, path: Path, data: bytes) -> None:
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            tmp = None
+            replace_file(path, data)
         except OSError as exc:
             raise self._fail(path, exc, "write") from exc
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
 
     # -- conditional writes -------------------------------------------------------------------
     def read_versioned(self, key: str) -> Versioned | None:

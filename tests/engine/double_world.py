@@ -9,7 +9,6 @@ was wrong and was fixed (each fix is named in tests/support/fake_engine.py's doc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback.engine import StackSpec, use_engine
-from tests.engine.world import PASSPHRASE
+from tests.engine.world import PASSPHRASE, BackendView
 from tests.support.fake_engine import FakeEngine
 
 
@@ -32,7 +31,7 @@ class Ran:
     stderr: str
 
 
-class DoubleWorld:
+class DoubleWorld(BackendView):
     def __init__(self, tmp: Path, *, project: str = "story", stack: str = "prod") -> None:
         self.tmp = tmp
         self.project = project
@@ -88,19 +87,6 @@ class DoubleWorld:
         found = sorted((self.backend / ".pulumi" / "stacks" / self.project).glob(f"{self.stack}.json*"))
         assert found, f"no stack file for {self.stack}"
         return found[0]
-
-    def state(self) -> dict[str, Any]:
-        from rollback.state.codec import decompress
-
-        raw = json.loads(decompress(self.stack_file().read_bytes(), source=str(self.stack_file())))
-        return raw["checkpoint"]["latest"]
-
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return {r["urn"]: r for r in self.state().get("resources") or [] if not r.get("delete")}
-
-    def snapshot(self) -> dict[str, str]:
-        return {str(p.relative_to(self.backend)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(self.backend.rglob("*")) if p.is_file()}
 
 
 def outcome(world: Any, before: dict[str, dict[str, Any]], ran: Any) -> dict[str, Any]:

@@ -27,7 +27,30 @@ from tests.engine.engine_home import ROOT, engine_environ
 PASSPHRASE = "real-engine-passphrase"
 
 
-class EngineWorld:
+class BackendView:
+    """What is in a world's backend (``backend``, ``stack_file()``): the current state and every file."""
+
+    backend: Path
+
+    def stack_file(self) -> Path:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        from rollback.state.codec import decompress
+
+        raw = json.loads(decompress(self.stack_file().read_bytes(), source=str(self.stack_file())))
+        return raw["checkpoint"]["latest"]
+
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return {r["urn"]: r for r in self.state().get("resources") or [] if not r.get("delete")}
+
+    def snapshot(self) -> dict[str, str]:
+        """Every file under the backend with its sha256: 'byte for byte as it was'."""
+        return {str(p.relative_to(self.backend)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(self.backend.rglob("*")) if p.is_file()}
+
+
+class EngineWorld(BackendView):
     def __init__(self, tmp: Path, bin_dir: Path, *, project: str = "story", stack: str = "prod",
                  legacy: bool = False, gzip: bool = False) -> None:
         self.tmp = tmp
@@ -111,24 +134,9 @@ class EngineWorld:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    # -- what is in the backend --------------------------------------------------------------------
     def stack_file(self) -> Path:
         base = self.backend / ".pulumi" / "stacks"
         folder = base if self.legacy else base / self.project
         found = sorted(folder.glob(f"{self.stack}.json*"))
         assert found, f"no stack file for {self.stack} under {folder}"
         return found[0]
-
-    def state(self) -> dict[str, Any]:
-        from rollback.state.codec import decompress
-
-        raw = json.loads(decompress(self.stack_file().read_bytes(), source=str(self.stack_file())))
-        return raw["checkpoint"]["latest"]
-
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return {r["urn"]: r for r in self.state().get("resources") or [] if not r.get("delete")}
-
-    def snapshot(self) -> dict[str, str]:
-        """Every file under the backend with its sha256: 'byte for byte as it was'."""
-        return {str(p.relative_to(self.backend)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(self.backend.rglob("*")) if p.is_file()}
