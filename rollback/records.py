@@ -138,17 +138,36 @@ class Records:
         body = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
         return self.side.write_record(record.key, body.encode())
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        """Every record, oldest first; with ``since`` (unix seconds) only those decided from then on (their
+        names start with the UTC time of the decision, so older ones are not read)."""
+        names = [n for n in self.side.record_names() if n.endswith(".json")]
+        if since is not None:
+            stamp = _dt.datetime.fromtimestamp(since, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+            names = [n for n in names if not _stamped(n) or n[:15] >= stamp]
         out = []
-        for name in self.side.record_names():
-            if not name.endswith(".json"):
-                continue
-            try:
-                doc = json.loads(self.side.read_record(name))
-            except (ValueError, StateError) as exc:
-                doc = exc
+        for name, doc in zip(names, self._read_all(names)):
             if isinstance(doc, dict):
                 out.append(doc)
             else:
                 self.problems.append(f"{self.side.describe(name)}: not readable as an audit record: skipped")
         return out
+
+    def _read_all(self, names: list[str]) -> list[Any]:
+        def read(name: str) -> Any:
+            try:
+                return json.loads(self.side.read_record(name))
+            except (ValueError, StateError) as exc:
+                return exc
+
+        if len(names) < 4:
+            return [read(n) for n in names]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="records") as pool:
+            return list(pool.map(read, names))
+
+
+def _stamped(name: str) -> bool:
+    """Whether a record's name starts with its decision time (``20261126T101500123Z-<id>.json``)."""
+    return len(name) > 15 and name[:8].isdigit() and name[8] == "T" and name[9:15].isdigit()

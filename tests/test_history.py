@@ -29,7 +29,7 @@ from tests.support.backends import (
 
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
                 "resource_changes", "has_checkpoint"}
-TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "warnings"}
+TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "total", "warnings"}
 
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollback.actions.context import Context
+from rollback.errors import StateError
 from rollback.history import StackHistory
 from rollback.models import Version
 from rollback.records import Records
@@ -26,20 +27,32 @@ def version_to_dict(v: Version) -> dict[str, Any]:
     }
 
 
+#: How many versions ``history`` shows unless told otherwise (``--limit N``, ``--all``).
+DEFAULT_LIMIT = 20
+#: A rollback's audit record is written before the version it makes: records older than the version
+#: below the oldest one shown (less this much, for clocks that differ between machines) are not read.
+_CLOCK_SLACK = 3600
+
+
 @dataclass
 class History:
     ctx: Context
-    limit: int | None = None
+    limit: int | None = DEFAULT_LIMIT   # None: every version
 
     def run(self, stack: str) -> dict[str, Any]:
+        """Reads only what it shows: the newest ``limit`` versions' metadata (several at once), the audit
+        records that can belong to them, and the end of the current state (pending operations)."""
         h: StackHistory = self.ctx.history(stack)
+        newest = h.count
+        oldest = 1 if self.limit is None else max(1, newest - self.limit + 1)
+        shown = range(newest, oldest - 1, -1)
+        h.prefetch([*shown, oldest - 1])
         records = Records(self.ctx.backend, h.ref)
-        rollbacks = {r.get("new_version_key"): r for r in records.all()
+        rollbacks = {r.get("new_version_key"): r for r in records.all(since=self._records_since(h, oldest))
                      if r.get("kind") == "rollback" and r.get("new_version_key")}
         versions: list[dict[str, Any]] = []
-        for v in h.newest_first():
-            if self.limit is not None and len(versions) >= self.limit:
-                break
+        for number in shown:
+            v = h.version(number)
             d = version_to_dict(v)
             r = rollbacks.get(v.key)
             d["rollback"] = None if r is None else {
@@ -52,7 +65,11 @@ class History:
         if h.count and current is None:
             warnings.append("the current state differs from the newest history checkpoint "
                             "(e.g. after `pulumi stack import`)")
-        pending = len(h.current().pending_operations) if h.count else 0
+        try:
+            pending = h.pending_operations() if h.count else 0
+        except StateError as exc:   # history lists the versions all the same, and says why it cannot tell
+            pending = 0
+            warnings.append(f"the current state cannot be read: {exc.message}")
         if pending:
             warnings.append(f"the current state has {pending} pending operation(s) from an interrupted update")
         project = h.ref.project
@@ -64,5 +81,15 @@ class History:
             "backend": self.ctx.backend.url,
             "current_version": current,
             "versions": versions,
+            "total": h.count,
             "warnings": warnings,
         }
+
+    @staticmethod
+    def _records_since(h: StackHistory, oldest: int) -> float | None:
+        """Unix time from which audit records can belong to versions ``oldest`` and newer (None: all)."""
+        if oldest <= 1:
+            return None
+        below = h.version(oldest - 1)
+        when = below.start_time or below.end_time
+        return None if when is None else float(when - _CLOCK_SLACK)

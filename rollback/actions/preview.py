@@ -101,7 +101,7 @@ class Preview:
     def _replay(self, plan: Plan, secrets: Any) -> None:
         """Plan the replay of the target and rehearse it under the SDK's mock runtime."""
         from rollback.errors import SecretsError
-        from rollback.replay import build_replay_program, rehearse
+        from rollback.replay import build_replay_program, changed_scope, rehearse
 
         ref = plan.history.ref
         try:
@@ -114,5 +114,7 @@ class Preview:
             plan.warnings.append(f"rehearsal skipped: the target's secrets cannot be decrypted "
                                  f"({secrets.unavailable_reason}); a rollback needs them")
             return
+        # A preview rehearses what changes (and what comes with it); before an apply, everything.
+        only = None if self.for_apply else changed_scope(plan.replay, (c.urn for c in plan.diff.changes))
         plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
-                                  project=ref.project or plan.target.project, stack=ref.name)
+                                  project=ref.project or plan.target.project, stack=ref.name, only=only)

@@ -62,9 +62,10 @@ def _resources(rows: list[s.Row], *, is_rollback: bool) -> list[str]:
 def _rehearsal(r: s.Rehearsal | None) -> list[str]:
     if r is None:
         return []
+    note = f": {r.note}" if r.note else ""
     if r.ok:
-        return ["", f"Rehearsal: ok ({r.resources} resources re-registered under mocks)"]
-    return ["", "Rehearsal: FAILED", *(f"  {m}" for m in r.mismatches)]
+        return ["", f"Rehearsal: ok ({r.count} re-registered under mocks{note})"]
+    return ["", f"Rehearsal: FAILED ({r.count}{note})", *(f"  {m}" for m in r.mismatches)]
 
 
 def history_text(d: Doc) -> str:
@@ -83,6 +84,9 @@ def history_text(d: Doc) -> str:
         out.append(line)
     if not d.get("versions"):
         out.append("  (no history)")
+    older = (d.get("total") or 0) - len(d.get("versions") or [])
+    if older > 0:
+        out.append(f"  ... {older} older version(s) not shown (--all, or --limit N)")
     if cur is not None:
         out.append("* = current state")
     out += [f"! {w}" for w in d.get("warnings", [])]

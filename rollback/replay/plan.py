@@ -418,6 +418,7 @@ class _Planner:
             deleted_with=d.deleted_with, depends_on=d.depends_on, property_dependencies=d.pdeps,
             delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
             exposed_outputs=tuple(sorted(self.follower.exposed.get(r.urn, ()))),
+            references=tuple(dict.fromkeys(d.refs)),
         )
 
     def _exports(self, engine_urns: dict[str, str]) -> dict[str, Any]:

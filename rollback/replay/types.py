@@ -61,6 +61,7 @@ class ReplayStep:
     aliases: tuple[str, ...] = ()
     live_refs: tuple[LiveRef, ...] = ()       # inputs sent as live references to dependencies' outputs
     exposed_outputs: tuple[str, ...] = ()     # output properties other steps follow (placeholders in props)
+    references: tuple[str, ...] = ()          # recorded URNs of the resources its inputs refer to
 
     @property
     def custom(self) -> bool:

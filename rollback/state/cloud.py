@@ -356,6 +356,12 @@ class CloudBackend:
             self._current[fq] = self._export(fq, None)
         return self._current[fq]
 
+    def read_current_tail(self, ref: StackRef, size: int) -> tuple[bytes, bool] | None:
+        return None   # an export is the whole state
+
+    def is_current(self, ref: StackRef, entry: HistoryEntry) -> bool | None:
+        return None   # the service keeps no digests this client can list
+
     def read_current(self, ref: StackRef) -> bytes:
         return self._current_bytes(self.qualified_name(ref))
 

@@ -237,6 +237,26 @@ class S3Store:
         except self._errors() as exc:
             self._fail(exc, action="read", key=key)
 
+    def read_tail(self, key: str, size: int) -> tuple[bytes, bool]:
+        """The last ``size`` bytes (one ranged GET), and whether that is the whole object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key), Range=f"bytes=-{size}")
+            data = bytes(response["Body"].read())
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_KEY:
+                raise NotFoundInStore(key) from exc
+            if code in ("InvalidRange", "416"):   # an empty object has no last bytes
+                return b"", True
+            self._fail(exc, action="read", key=key)
+        except self._errors() as exc:
+            self._fail(exc, action="read", key=key)
+        content_range = str(response.get("ContentRange") or "")   # "bytes START-END/TOTAL"; none: all of it
+        whole = not content_range or content_range.split(" ", 1)[-1].startswith("0-")
+        return data, whole
+
     def list(self, prefix: str) -> list[Entry]:
         folder = self._folder(prefix)
         out: list[Entry] = []
@@ -247,7 +267,9 @@ class S3Store:
                     continue
                 modified = obj.get("LastModified")
                 mtime = modified.timestamp() if modified is not None else 0.0
-                out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime))
+                etag = obj.get("ETag")
+                out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime,
+                                 str(etag) if etag else None))
         return out
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:
