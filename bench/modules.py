@@ -14,7 +14,7 @@ HEAVY = ("pulumi", "grpc", "boto3", "botocore", "kubernetes", "pydantic", "rich"
 def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
-            from rollback.cli import main as cli
+            from rollback.entry import main as cli
 
             cli(sys.argv[1:])
         except SystemExit:

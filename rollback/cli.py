@@ -416,8 +416,16 @@ def _click_exceptions() -> object:
 
 def main(argv: list[str] | None = None) -> None:
     # A command reads state once and keeps it: the cyclic collector, run at its default pace, would walk
-    # millions of long-lived JSON objects over and over (nearly half the time of a 5,000-resource replay plan).
+    # millions of long-lived JSON objects over and over (nearly half the time of a 5,000-resource replay plan),
+    # and once more as the interpreter exits (a third of a second): it is paced for that, then told to skip them.
     gc.set_threshold(50_000, 50, 100)
+    try:
+        _main(argv)
+    finally:
+        gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     cx: Any = _click_exceptions()
     args = _route(list(sys.argv[1:] if argv is None else argv))
     if "--no-color" in args:

@@ -19,7 +19,13 @@ from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.records import Marks
 from rollback.safetext import one_line
 from rollback.state.backend import Backend, HistoryEntry
-from rollback.state.codec import decompress, parse_deployment, pending_operations_at_end, same_but_manifest
+from rollback.state.codec import (
+    decompress,
+    head_secrets_provider,
+    parse_deployment,
+    pending_operations_at_end,
+    same_but_manifest,
+)
 from rollback.state.secrets import SecretBox, passphrase_from_env
 
 
@@ -177,13 +183,22 @@ class StackHistory:
         self._diffs.pop(number, None)
 
     def secrets_for(self, deployment: Deployment) -> SecretBox:
-        provider = deployment.secrets_provider or {}
+        return self._box(deployment.secrets_provider or {}, deployment.source)
+
+    def _box(self, provider: dict[str, Any], source: str) -> SecretBox:
         key = json.dumps(provider, sort_keys=True)
         box = self._boxes.get(key)
         if box is None:
-            box = SecretBox(provider, source=deployment.source, passphrase=self.passphrase)
+            box = SecretBox(provider, source=source, passphrase=self.passphrase)
             self._boxes[key] = box
         return box
+
+    def warm_secrets(self) -> None:
+        """Start deriving the current state's passphrase key in the background, from the first bytes of the
+        stack file (see :meth:`SecretBox.warm`): it is ready by the time the state is read and compared."""
+        provider = head_secrets_provider(self.current_bytes())
+        if provider is not None:
+            self._box(provider, self.backend.describe(self.ref)).warm()
 
     def is_current(self, number: int) -> bool:
         """Whether version ``number``'s checkpoint holds exactly the bytes of the current state.

@@ -214,6 +214,14 @@ class Resource:
 
         return decode(self.raw.get("outputs") or {}, source=self._where("outputs"))
 
+    def json_text(self) -> str | None:
+        """This resource's JSON text as its state file holds it (None when it was not read from a file)."""
+        text = self.__dict__.get("_text")
+        if text is None:
+            return None
+        whole, start, end = text
+        return str(whole[start:end])
+
     def _where(self, part: str) -> str:
         return f"{self.source}: resource {self.urn} {part}" if self.source else f"resource {self.urn} {part}"
 

@@ -67,12 +67,12 @@ class Preview:
 
     def run(self, stack: str, target: str) -> Plan:
         history = self.ctx.history(stack)
+        history.warm_secrets()   # the passphrase key is derived on another core while the rest is read
+        if self.rehearse:
+            import pulumi  # noqa: F401 - meanwhile (the rehearsal needs the SDK)
         current = history.current()
         warnings: list[str] = []
-        # A passphrase that is set but wrong must fail now (exit 2), not only if a secret changed.
         box = history.secrets_for(current)
-        if box.provider_type == "passphrase" and self.ctx.passphrase() is not None:
-            box.check()
         if current.pending_operations:
             ops = ", ".join(f"{p.get('type', '?')} {p.get('resource', {}).get('urn', '?')}"
                             for p in current.pending_operations)
@@ -80,6 +80,9 @@ class Preview:
                             f"clear them with `pulumi refresh --clear-pending-creates` or `pulumi cancel` "
                             f"before applying")
         resolution = history.resolve(target)
+        # A passphrase that is set but wrong fails (exit 2) whether or not a secret changed.
+        if box.provider_type == "passphrase" and self.ctx.passphrase() is not None:
+            box.check()
         warnings += history.marks.problems    # a mark edited by hand into neither good nor bad is ignored
         current_version = history.current_version()
         if current_version is None:

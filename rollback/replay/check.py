@@ -24,6 +24,7 @@ from rollback.replay._common import (
     engine_urn,
     is_default_provider,
     is_default_provider_urn,
+    plain_recorded_inputs,
     provider_download_url,
     provider_version,
     qualified_type,
@@ -62,17 +63,23 @@ class _Expected:
     @cached_property
     def inputs(self) -> dict[str, Any]:
         """The recorded inputs in canonical form (built when a registration's bytes differ from :attr:`wire`)."""
-        return self.canon(recorded_inputs(self.res), strip=True)
+        return self.canon(_recorded(self.res), strip=True)
 
     @property
     def wire(self) -> bytes | None:
         """The bytes a faithful registration sends (see :func:`~rollback.replay.wire.wire_bytes`); not kept."""
-        canonical = self.__dict__.get("inputs") or self.canon(recorded_inputs(self.res), strip=True)
+        canonical = self.__dict__.get("inputs") or self.canon(_recorded(self.res), strip=True)
         return wire_bytes(canonical)
 
     @cached_property
     def outputs(self) -> dict[str, Any] | None:
         return self.canon(self.res.outputs, strip=False) if self.kind == "component" else None
+
+
+def _recorded(res: Resource) -> dict[str, Any]:
+    """What a program sends for ``res``, read without decoding where nothing in it is special."""
+    plain = plain_recorded_inputs(res)
+    return plain if plain is not None else recorded_inputs(res)
 
 
 class Expectations:

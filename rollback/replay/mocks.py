@@ -24,7 +24,7 @@ from rollback.replay.wire import canonical_struct
 
 log = logging.getLogger(__name__)
 
-@dataclass
+@dataclass(slots=True)
 class Registration:
     """One request the engine would have received, in plain data.
 
@@ -55,17 +55,17 @@ class Registration:
     delete_before_replace: bool = False
     remote: bool = False
     id: str = ""
+    _inputs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def inputs(self) -> dict[str, Any]:
-        cached = self.__dict__.get("_inputs")
-        if cached is None:
+        if self._inputs is None:
             from google.protobuf import struct_pb2
 
             struct = struct_pb2.Struct()
             struct.ParseFromString(self.wire)
-            cached = self.__dict__["_inputs"] = canonical_struct(struct)
-        return cached  # type: ignore[no-any-return]
+            self._inputs = canonical_struct(struct)
+        return self._inputs
 
 
 def _wire(struct: Any) -> bytes:

@@ -23,7 +23,7 @@ from rollback.models import Deployment
 from rollback.replay._common import FollowOutput
 from rollback.replay.check import Expectations, check
 from rollback.replay.mocks import Registration, Responder, recording_monitor, run_under_mocks
-from rollback.replay.program import inline_program
+from rollback.replay.program import REHEARSAL_WINDOW, inline_program
 from rollback.replay.scope import narrowed
 from rollback.replay.types import ReplayPlan
 from rollback.replay.wire import to_wire
@@ -72,7 +72,8 @@ def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, projec
     monitor = recording_monitor(project=project, stack=stack,
                                 respond=_responder(expected, plan, secrets.reveal))
     limit = timeout if timeout is not None else 60.0 + 0.05 * len(plan.steps)
-    run = run_under_mocks(program or inline_program(plan), project=project, stack=stack, monitor=monitor, timeout=limit)
+    run = run_under_mocks(program or inline_program(plan, window=REHEARSAL_WINDOW), project=project, stack=stack,
+                          monitor=monitor, timeout=limit)
     if run.timed_out:
         mismatches.append(f"the replay program did not finish under mocks within {limit:.0f} s")
     elif run.error is not None:

@@ -32,7 +32,7 @@ class LiveRef:
                 "current": self.current}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class ReplayStep:
     """One registration of the replay program."""
 

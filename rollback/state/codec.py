@@ -329,9 +329,9 @@ def read_document(raw: bytes, *, source: str) -> tuple[Any, str | None, Spans]:
     return parse_json(raw, source=source), None, {}
 
 
-def _manifest_span(text: str) -> tuple[int, int] | None:
-    """Where the deployment's ``manifest`` value is in a state document's text (walking only the envelope
-    before it), or None when the document is not shaped so that it is found before the resources."""
+def _member_span(text: str, name: str) -> tuple[int, int] | None:
+    """Where the value of the deployment's member ``name`` is in a state document's text, walking only the
+    envelope before it; None when the document is not shaped so that it comes before the resources."""
     reader = _Reader(text)
     scan, ws = reader.scan, reader.ws
     try:
@@ -349,11 +349,8 @@ def _manifest_span(text: str) -> tuple[int, int] | None:
                     return None
                 i = ws(text, i + 1).end()
                 lower = key.lower()
-                if kind == 2 and lower == "manifest":
-                    _value, end = scan(text, i)
-                    return i, end
-                if kind == 2 and lower == "resources":
-                    return None
+                if kind == 2 and lower in (name, "resources"):
+                    return (i, scan(text, i)[1]) if lower == name else None
                 if lower in descend:
                     kind = descend[lower]
                     break
@@ -366,6 +363,20 @@ def _manifest_span(text: str) -> tuple[int, int] | None:
         return None
 
 
+def head_secrets_provider(raw: bytes) -> dict[str, Any] | None:
+    """The deployment's ``secrets_providers``, read from the first bytes of a state file (Pulumi writes it
+    before the resources), or None: so that a key can be derived while the rest is read."""
+    head = raw[:1 << 16].decode("utf-8", "ignore")
+    span = _member_span(head, "secrets_providers")
+    if span is None:
+        return None
+    try:
+        value = json.loads(head[span[0]:span[1]])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def same_but_manifest(a: bytes, b: bytes) -> bool:
     """Whether two decompressed state files are byte for byte the same except for the deployment's
     ``manifest`` (the time, the CLI version): what a ``pulumi up`` that changed nothing leaves behind.
@@ -375,13 +386,14 @@ def same_but_manifest(a: bytes, b: bytes) -> bool:
     spans = []
     for data in (a, b):
         head = data[:1 << 16].decode("utf-8", "ignore")
-        span = _manifest_span(head)
+        span = _member_span(head, "manifest")
         if span is None or not head[:span[1]].isascii():
             return False   # offsets in the text are offsets in the bytes only for ASCII
         spans.append(span)
     (sa, ea), (sb, eb) = spans
-    va, vb = memoryview(a), memoryview(b)
-    return va[:sa] == vb[:sb] and va[ea:] == vb[eb:]
+    # compared in place (a memoryview as the prefix): no copies of two big files
+    return (sa == sb and a.startswith(memoryview(b)[:sb]) and len(a) - ea == len(b) - eb
+            and a.startswith(memoryview(b)[eb:], ea))
 
 
 # -- pending operations, from the end of a state file ----------------------------------------------

@@ -176,12 +176,14 @@ class FileStore:
             with open(self._path(a), "rb") as fa, open(self._path(b), "rb") as fb:
                 if os.fstat(fa.fileno()).st_size != os.fstat(fb.fileno()).st_size:
                     return False
+                size = 1 << 16   # small first: files that differ usually do so early (a manifest's time)
                 while True:
-                    block = fa.read(1 << 20)
-                    if block != fb.read(1 << 20):
+                    block = fa.read(size)
+                    if block != fb.read(size):
                         return False
                     if not block:
                         return True
+                    size = 1 << 20
         except OSError:
             return None
 
