@@ -10,6 +10,7 @@ updates of CI runs) are not kept: a preview costs the same after 0 or 100 of the
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,37 @@ def version_number(text: str) -> int | None:
     return int(digits)
 
 
+class _Listing:
+    """A stack's history listed in a thread of its own: on a remote backend its pages (two at 1,000
+    versions) come back while the current state is downloaded and read, instead of before."""
+
+    def __init__(self, backend: Backend, ref: StackRef) -> None:
+        self._entries: list[HistoryEntry] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if getattr(backend, "concurrent_reads", False):
+            self._thread = threading.Thread(target=self._run, args=(backend, ref), name="infra-rollback-history",
+                                            daemon=True)
+            self._thread.start()
+        else:
+            self._entries = backend.history(ref)
+
+    def _run(self, backend: Backend, ref: StackRef) -> None:
+        try:
+            self._entries = backend.history(ref)
+        except BaseException as exc:  # noqa: BLE001 - raised where the listing is used
+            self._error = exc
+
+    def result(self) -> list[HistoryEntry]:
+        if self._entries is None:
+            if self._thread is not None:
+                self._thread.join()
+            if self._error is not None:
+                raise self._error
+        assert self._entries is not None
+        return self._entries
+
+
 @dataclass(frozen=True)
 class Skipped:
     version: int
@@ -72,7 +104,7 @@ class StackHistory:
         self.backend = backend
         self.ref = ref
         self.passphrase = passphrase
-        self.entries: list[HistoryEntry] = backend.history(ref)
+        self._listing = _Listing(backend, ref)   # listed in the background while the state is read
         self.marks = Marks(backend, ref)
         self._versions: dict[int, Version] = {}
         self._checkpoints: dict[int, Deployment] = {}
@@ -84,6 +116,11 @@ class StackHistory:
         self._identical: dict[int, bool] = {}     # version -> its checkpoint holds the current state's bytes
 
     # -- versions -----------------------------------------------------------------------------
+    @property
+    def entries(self) -> list[HistoryEntry]:
+        """The history listing, oldest first (waits for the background listing)."""
+        return self._listing.result()
+
     @property
     def count(self) -> int:
         return len(self.entries)
@@ -136,7 +173,7 @@ class StackHistory:
         """Read the metadata of these versions now, several at once (a remote backend answers each in a
         round trip); the first error, in version order, is raised."""
         todo = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(self.entries) and n not in self._versions]
-        if len(todo) < 2:
+        if len(todo) < 2 or not getattr(self.backend, "concurrent_reads", False):
             return
         self.marks.all()   # read once, before the threads look marks up
         from concurrent.futures import ThreadPoolExecutor

@@ -81,6 +81,10 @@ class SideStore(Protocol):
 
 
 class Backend(Protocol):
+    #: Whether the backend's reads may run from several threads at once (the history listing in the
+    #: background, several versions' metadata at once): True for DIY stores, False for the Pulumi CLI.
+    concurrent_reads: bool
+
     @property
     def url(self) -> str: ...
 

@@ -101,6 +101,8 @@ class _Listing:
 class CloudBackend:
     """A Pulumi Cloud / Pulumi Service backend, read through the Pulumi CLI (see the module docstring)."""
 
+    concurrent_reads = False   # one CLI workspace, and listings it pages through as it goes
+
     def __init__(self, url: str, *, command: PulumiRunner | None = None, records: Store | None = None,
                  records_url: str | None = None, project_dir: Path | None = None,
                  page_size: int = DEFAULT_PAGE_SIZE, origin: str = "--backend",

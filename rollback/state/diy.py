@@ -49,6 +49,8 @@ class DiyEntry(HistoryEntry):
 class DiyBackend:
     """A DIY backend: stacks, history and locks under ``.pulumi/``."""
 
+    concurrent_reads = True   # local files, and boto3's clients, are safe to read from several threads
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._layout: str | None = None
