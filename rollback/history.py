@@ -213,6 +213,12 @@ class StackHistory:
             self._checkpoints[number] = parse_deployment(self.checkpoint_bytes(number), source=source)
         return self._checkpoints[number]
 
+    def release_bytes(self) -> None:
+        """Drop the raw bytes kept for comparing checkpoints with the current state (a decision made: the
+        parsed states stay; the bytes are read again should another comparison need them)."""
+        self._current_bytes = None
+        self._checkpoint_bytes.clear()
+
     def _forget(self, number: int) -> None:
         """Drop what was read of a checkpoint that turned out to hold the current state."""
         self._checkpoint_bytes.pop(number, None)

@@ -89,6 +89,7 @@ class Preview:
             warnings.append("the current state differs from the newest history checkpoint "
                             "(e.g. after `pulumi stack import`)")
         target_dep = history.checkpoint(resolution.target.number)
+        history.release_bytes()   # both states are parsed: their raw bytes are not needed any more
 
         from rollback.summary import workload_summary
 

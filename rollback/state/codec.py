@@ -625,7 +625,7 @@ _STRING_KEYS = ("type", "id", "parent", "provider", "deletedWith", "importID")
 
 
 def _normalise_keys(obj: dict[str, Any]) -> dict[str, Any]:
-    if all(k in _RESOURCE_KEYS for k in obj):
+    if _RESOURCE_KEYS.issuperset(obj):
         return obj
     canonical = {k.lower(): k for k in _RESOURCE_KEYS}
     return {canonical.get(k.lower(), k): v for k, v in obj.items()}

@@ -82,7 +82,8 @@ def _client_kwargs(loc: S3Location) -> tuple[dict[str, Any], dict[str, Any]]:
     from botocore import UNSIGNED
 
     kwargs: dict[str, Any] = {}
-    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60}
+    # 16 connections: history reads up to 16 versions' metadata at once (botocore's default pool is 10)
+    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60, "max_pool_connections": 16}
     if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
         config["retries"] = {"mode": "standard", "max_attempts": 3}
     s3: dict[str, Any] = {}
