@@ -14,7 +14,10 @@ HEAVY = ("pulumi", "grpc", "boto3", "botocore", "kubernetes", "pydantic", "rich"
 def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
-            from rollback.entry import main as cli
+            try:
+                from rollback.entry import main as cli  # the console script's entry point
+            except ImportError:   # before rollback/entry.py existed
+                from rollback.cli import main as cli
 
             cli(sys.argv[1:])
         except SystemExit:

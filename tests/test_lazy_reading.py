@@ -134,3 +134,35 @@ def test_history_counts_pending_operations_from_the_end_of_a_big_stack_file(tmp_
     assert shop.stack_file().stat().st_size > 1 << 17        # bigger than what history reads of it
     doc = invoke_json(cli("history", "prod", "--json", "--backend", shop.url))
     assert any("1 pending operation(s)" in w for w in doc["warnings"])
+
+
+# -- the passphrase key, derived while the state is read ----------------------------------------------
+def test_the_secrets_provider_is_read_from_the_first_bytes_of_a_state_file() -> None:
+    from rollback.state.codec import head_secrets_provider
+
+    data = checkpoint([resource(URN + str(i)) for i in range(50)])
+    assert head_secrets_provider(data[:400]) == {"type": "b64", "state": {}}
+    assert head_secrets_provider(data[:120]) is None          # cut before it ends: not guessed
+    assert head_secrets_provider(b'{"version":3,"deployment":{"resources":[]}}') is None
+
+
+def test_a_key_derived_in_the_background_is_the_key_and_a_wrong_passphrase_still_fails() -> None:
+    import random
+
+    from rollback.errors import SecretsError
+    from rollback.state import secrets as s
+    from statekit.pulumi_writer import SecretEncrypter
+
+    enc = SecretEncrypter.create("right horse", rng=random.Random(11))
+    provider = enc.secrets_providers()
+    salt, _check = s.PassphraseCrypter.parse_salt(provider["state"]["salt"])
+    s._KEY_CACHE.pop(("right horse", salt), None)
+    box = s.SecretBox(provider, source="prod.json", passphrase=lambda: "right horse")
+    box.warm()
+    box.check()
+    assert s._KEY_CACHE[("right horse", salt)] == s._pbkdf2("right horse", salt)
+    wrong = s.SecretBox(provider, source="prod.json", passphrase=lambda: "wrong horse")
+    wrong.warm()
+    with pytest.raises(SecretsError) as err:
+        wrong.check()
+    assert "incorrect passphrase" in err.value.message

@@ -343,6 +343,8 @@ def _member_span(text: str, name: str) -> tuple[int, int] | None:
             i = ws(text, i + 1).end()
             descend = _Reader._DESCEND.get(kind, {})
             while True:
+                if text[i] != '"':
+                    return None
                 key, i = scan(text, i)
                 i = ws(text, i).end()
                 if text[i] != ":":
@@ -409,14 +411,22 @@ def _closers_to_end(text: str, i: int, ws: Any) -> int:
     return n
 
 
+def _before(text: str, i: int) -> int:
+    """The index of the last character before ``i`` that is not JSON whitespace (-1: none)."""
+    i -= 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    return i
+
+
 def _member(text: str, key: str, before: int, scan: Any, ws: Any) -> tuple[int, Any, int] | None:
     """The last ``"key": value`` member starting before ``before`` that follows a comma: (start of the key,
     value, end of the value)."""
     needle = json.dumps(key)
     at = text.rfind(needle, 0, before)
     while at > 0:
-        prev = text[:at].rstrip(" \t\r\n")
-        if prev.endswith(","):
+        prev = _before(text, at)
+        if prev >= 0 and text[prev] == ",":
             try:
                 i = ws(text, at + len(needle)).end()
                 if text[i] == ":":
@@ -473,8 +483,8 @@ def pending_operations_at_end(data: bytes, *, whole: bool) -> int | None:
     meta = _member(text, "metadata", len(text), scan, ws)
     if meta is None or _closers_to_end(text, meta[2], ws) not in (2, 3):
         return None
-    comma = text.rfind(",", 0, meta[0])
-    close = len(text[:comma].rstrip(" \t\r\n")) - 1
+    comma = _before(text, meta[0])
+    close = _before(text, comma)
     if close < 0 or text[close] != "]":
         return None
     pending = _member(text, "pending_operations", comma, scan, ws)
@@ -483,11 +493,12 @@ def pending_operations_at_end(data: bytes, *, whole: bool) -> int | None:
         return len(value) if isinstance(value, list) else 0 if value is None else None
     if whole:
         return 0 if '"pending_operations"' not in text else None
-    last = len(text[:close].rstrip(" \t\r\n")) - 1
+    last = _before(text, close)
     if last >= 0 and text[last] == "[":   # an empty array: named just before it
-        head = text[:last].rstrip(" \t\r\n")
-        return 0 if head.endswith(":") and head[:-1].rstrip().endswith(('"resources"', '"pending_operations"')) \
-            else None
+        colon = _before(text, last)
+        name = _before(text, colon) + 1
+        return 0 if colon >= 0 and text[colon] == ":" and (
+            text.endswith('"resources"', 0, name) or text.endswith('"pending_operations"', 0, name)) else None
     if last < 0 or text[last] != "}":
         return None
     start = _element_start(text, last)
