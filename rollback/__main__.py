@@ -1,3 +1,3 @@
-from rollback.cli import main
+from rollback.entry import main
 
 main()

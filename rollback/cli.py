@@ -10,6 +10,7 @@ error ``{"outcome", "error", "exit_code"}`` (plus the stack), so a CI step can a
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -19,13 +20,14 @@ from typing import Annotated, Any
 
 import typer
 
-from rollback import __version__
+from rollback import __version__, _typer_light
 from rollback.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, BadInput, RollbackError
 from rollback.safetext import one_line
 
 EXIT_CODES_HELP = ("Exit codes: 0 done, 1 the operation failed (or the stack is unhealthy), "
                    "2 bad input (unknown stack, version or target; unreadable state; wrong passphrase), "
                    "3 refused by a safety guard (nothing was changed).")
+
 
 def _untyped_arguments() -> None:
     """Arguments show their name in help (``STACK``), not a type after it (``STACK <str>``): flags already
@@ -39,6 +41,7 @@ def _untyped_arguments() -> None:
 
 
 _untyped_arguments()
+_typer_light.install()   # plain values converted without importing pydantic (see rollback/_typer_light.py)
 
 app = typer.Typer(
     name="infra-rollback",
@@ -48,7 +51,7 @@ app = typer.Typer(
          "applying it.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=True,
-    rich_markup_mode=None,
+    rich_markup_mode=None,   # plain help: Rich and markdown-it are not imported to print it
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -328,7 +331,8 @@ def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdo
 def history_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N versions.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N versions (default 20).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Show every version.")] = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
@@ -340,9 +344,11 @@ def history_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.history import History
+        from rollback.actions.history import DEFAULT_LIMIT, History
 
-        data = History(ctx=_context(backend, cwd, project), limit=limit,
+        _reject_conflicts((all_ and limit is not None, "--all and --limit cannot be used together"))
+        shown = None if all_ else (limit or DEFAULT_LIMIT)
+        data = History(ctx=_context(backend, cwd, project), limit=shown,
                        listener=_console(as_json=as_json)).run(stack)
         if as_json:
             _print_json(data)
@@ -598,6 +604,17 @@ def _click_exceptions() -> object:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A command reads state once and keeps it: the cyclic collector, run at its default pace, would walk
+    # millions of long-lived JSON objects over and over (nearly half the time of a 5,000-resource replay plan),
+    # and once more as the interpreter exits (a third of a second): it is paced for that, then told to skip them.
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        _main(argv)
+    finally:
+        gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     cx: Any = _click_exceptions()
     args = _route(list(sys.argv[1:] if argv is None else argv))
     try:

@@ -34,13 +34,12 @@ The root stack resource is not compared (its outputs are re-exported, not regist
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from rollback.dependents import deletes_before_replace, dependent_replacements
 from rollback.liverefs import Outputs, property_dependencies
-from rollback.models import Deployment, Op, Resource, split_provider_ref, urn_name
+from rollback.models import Deployment, Op, Resource, same_inputs, split_provider_ref, urn_name
 from rollback.paths import Path, covers, format_path, parse_path
 from rollback.renames import renamed
 from rollback.rules import (
@@ -458,20 +457,8 @@ class _Differ:
 
     @staticmethod
     def _inputs_identical(now: Resource, then: Resource) -> bool:
-        """Fast path: byte-for-byte equal raw inputs need no decoding or decryption."""
-        if "inputs" not in now.raw or "inputs" not in then.raw:
-            return False
-        ra, rb = now.raw["inputs"], then.raw["inputs"]
-        if ra is rb:
-            return True
-        if ra != rb:
-            return False
-        # Python's == says True == 1 and 3 == 3.0; the JSON text tells them apart (and a mismatch
-        # only sends us down the exact, slower path).
-        try:
-            return json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
-        except (TypeError, ValueError):
-            return False
+        """Fast path: byte-for-byte equal raw inputs need no decoding or decryption (decided once per pair)."""
+        return same_inputs(now, then)
 
     def _drop_ignored(self, then: Resource, props: list[tuple[Path, PropertyChange]]
                       ) -> list[tuple[Path, PropertyChange]]:

@@ -1,14 +1,18 @@
 """A stack's versions, read lazily, their marks, and how a TARGET names one of them.
 
 Versions are numbered from 1 (oldest) in ``<unixnano>`` order, as Pulumi Cloud numbers them.
-Listing the history reads file names only; an entry's metadata is read when asked for, and a
-checkpoint only when a decision needs it, so a preview costs the same with 10 or 10,000 versions.
+Listing the history reads file names only; an entry's metadata is read when asked for (several at once
+with :meth:`StackHistory.prefetch`), and a checkpoint only when a decision needs it, so a preview costs
+the same with 10 or 10,000 versions. Checkpoints examined and found to hold the current state (the no-op
+updates of CI runs) are not kept: a preview costs the same after 0 or 100 of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +21,13 @@ from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.records import Marks
 from rollback.safetext import one_line
 from rollback.state.backend import Backend, HistoryEntry
-from rollback.state.codec import decompress, parse_deployment
+from rollback.state.codec import (
+    decompress,
+    head_secrets_provider,
+    parse_deployment,
+    pending_operations_at_end,
+    same_but_manifest,
+)
 from rollback.state.secrets import SecretBox, passphrase_from_env
 
 
@@ -53,6 +63,37 @@ def version_number(text: str) -> int | None:
     return int(digits)
 
 
+class _Listing:
+    """A stack's history listed in a thread of its own: on a remote backend its pages (two at 1,000
+    versions) come back while the current state is downloaded and read, instead of before."""
+
+    def __init__(self, backend: Backend, ref: StackRef) -> None:
+        self._entries: list[HistoryEntry] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if getattr(backend, "concurrent_reads", False):
+            self._thread = threading.Thread(target=self._run, args=(backend, ref), name="infra-rollback-history",
+                                            daemon=True)
+            self._thread.start()
+        else:
+            self._entries = backend.history(ref)
+
+    def _run(self, backend: Backend, ref: StackRef) -> None:
+        try:
+            self._entries = backend.history(ref)
+        except BaseException as exc:  # noqa: BLE001 - raised where the listing is used
+            self._error = exc
+
+    def result(self) -> list[HistoryEntry]:
+        if self._entries is None:
+            if self._thread is not None:
+                self._thread.join()
+            if self._error is not None:
+                raise self._error
+        assert self._entries is not None
+        return self._entries
+
+
 @dataclass(frozen=True)
 class Skipped:
     version: int
@@ -77,17 +118,24 @@ class StackHistory:
         self.backend = backend
         self.ref = ref
         self.passphrase = passphrase
-        self.entries: list[HistoryEntry] = backend.history(ref)
+        self._listing = _Listing(backend, ref)   # listed in the background while the state is read
         self.marks = Marks(backend, ref, is_key=_is_backend_id)
         self._versions: dict[int, Version] = {}
         self._checkpoints: dict[int, Deployment] = {}
         self._checkpoint_bytes: dict[int, bytes] = {}
         self._current: Deployment | None = None
         self._current_bytes: bytes | None = None
+        self._current_digest: bytes | None = None   # of the state as first read (kept when the bytes are not)
         self._boxes: dict[str, SecretBox] = {}
         self._diffs: dict[int, Any] = {}
+        self._identical: dict[int, bool] = {}     # version -> its checkpoint holds the current state's bytes
 
     # -- versions -----------------------------------------------------------------------------
+    @property
+    def entries(self) -> list[HistoryEntry]:
+        """The history listing, oldest first (waits for the background listing)."""
+        return self._listing.result()
+
     @property
     def count(self) -> int:
         return len(self.entries)
@@ -136,11 +184,28 @@ class StackHistory:
         for number in range(len(self.entries), 0, -1):
             yield self.version(number)
 
+    def prefetch(self, numbers: Iterable[int], *, workers: int = 16) -> None:
+        """Read the metadata of these versions now, several at once (a remote backend answers each in a
+        round trip). One that cannot be read is left for :meth:`version` to raise its error again."""
+        todo = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(self.entries) and n not in self._versions]
+        if len(todo) < 2 or not getattr(self.backend, "concurrent_reads", False):
+            return
+        self.marks.all()   # read once, before the threads look marks up
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="history") as pool:
+            loaded = list(zip(todo, [pool.submit(self._load_version, n) for n in todo]))
+        for number, future in loaded:
+            if future.exception() is None:
+                self._versions[number] = future.result()
+
     # -- checkpoints --------------------------------------------------------------------------
     def current_bytes(self) -> bytes:
         if self._current_bytes is None:
             self._current_bytes = decompress(self.backend.read_current(self.ref),
                                              source=self.backend.describe(self.ref))
+            if self._current_digest is None:
+                self._current_digest = hashlib.sha256(self._current_bytes).digest()
         return self._current_bytes
 
     def current(self) -> Deployment:
@@ -148,13 +213,15 @@ class StackHistory:
             self._current = parse_deployment(self.current_bytes(), source=self.backend.describe(self.ref))
         return self._current
 
+    def _read_checkpoint(self, number: int) -> bytes:
+        entry = self.entries[number - 1]
+        if not entry.has_checkpoint:
+            raise StateError(f"stack '{self.ref}' v{number}: history entry has no checkpoint file")
+        return decompress(self.backend.read_checkpoint(self.ref, entry), source=self.backend.describe(self.ref, entry))
+
     def checkpoint_bytes(self, number: int) -> bytes:
         if number not in self._checkpoint_bytes:
-            entry = self.entries[number - 1]
-            if not entry.has_checkpoint:
-                raise StateError(f"stack '{self.ref}' v{number}: history entry has no checkpoint file")
-            self._checkpoint_bytes[number] = decompress(self.backend.read_checkpoint(self.ref, entry),
-                                                        source=self.backend.describe(self.ref, entry))
+            self._checkpoint_bytes[number] = self._read_checkpoint(number)
         return self._checkpoint_bytes[number]
 
     def checkpoint(self, number: int) -> Deployment:
@@ -164,42 +231,108 @@ class StackHistory:
             self._checkpoints[number] = parse_deployment(self.checkpoint_bytes(number), source=source)
         return self._checkpoints[number]
 
+    def current_digest(self) -> bytes:
+        """SHA-256 of the current state as this history first read it (what a preview showed was made from),
+        even after :meth:`release_bytes`."""
+        if self._current_digest is None:
+            self.current_bytes()
+        assert self._current_digest is not None
+        return self._current_digest
+
+    def release_bytes(self) -> None:
+        """Drop the raw bytes kept for comparing checkpoints with the current state (a decision made: the
+        parsed states stay; the bytes are read again should another comparison need them)."""
+        self._current_bytes = None
+        self._checkpoint_bytes.clear()
+
+    def _forget(self, number: int) -> None:
+        """Drop what was read of a checkpoint that turned out to hold the current state."""
+        self._checkpoint_bytes.pop(number, None)
+        self._checkpoints.pop(number, None)
+        self._diffs.pop(number, None)
+
     def secrets_for(self, deployment: Deployment) -> SecretBox:
-        provider = deployment.secrets_provider or {}
+        return self._box(deployment.secrets_provider or {}, deployment.source)
+
+    def _box(self, provider: dict[str, Any], source: str) -> SecretBox:
         key = json.dumps(provider, sort_keys=True)
         box = self._boxes.get(key)
         if box is None:
-            box = SecretBox(provider, source=deployment.source, passphrase=self.passphrase)
+            box = SecretBox(provider, source=source, passphrase=self.passphrase)
             self._boxes[key] = box
         return box
+
+    def warm_secrets(self) -> None:
+        """Start deriving the current state's passphrase key in the background, from the first bytes of the
+        stack file (see :meth:`SecretBox.warm`): it is ready by the time the state is read and compared."""
+        provider = head_secrets_provider(self.current_bytes())
+        if provider is not None:
+            self._box(provider, self.backend.describe(self.ref)).warm()
+
+    def is_current(self, number: int) -> bool:
+        """Whether version ``number``'s checkpoint holds exactly the bytes of the current state.
+
+        The backend answers where it can without reading both files whole (S3: the listings' ETags; local
+        files: compared a block at a time); else the sizes from the listing, then the bytes."""
+        if number not in self._identical:
+            entry = self.entries[number - 1]
+            verdict: bool | None = False
+            if entry.has_checkpoint:
+                verdict = self.backend.is_current(self.ref, entry)
+                if verdict is None:
+                    current = self.current_bytes()
+                    verdict = (entry.checkpoint_size is None or entry.checkpoint_size == len(current)) and \
+                        self.checkpoint_bytes(number) == current
+            self._identical[number] = bool(verdict)
+        return self._identical[number]
 
     def current_version(self) -> int | None:
         """The newest version whose checkpoint is byte-identical to the stack file, if any.
 
         Usually the newest entry; after `pulumi stack import` of an older checkpoint, an older one.
-        Sizes from the listing are compared first, so a long history costs no reads.
-        """
-        if not self.entries:
-            return None
-        current = self.current_bytes()
+        The backend compares without reading where it can (:meth:`is_current`), so a long history costs
+        no reads."""
         for number in range(len(self.entries), 0, -1):
-            entry = self.entries[number - 1]
-            if not entry.has_checkpoint:
-                continue
-            if entry.checkpoint_size is not None and entry.checkpoint_size != len(current):
-                continue
-            if self.checkpoint_bytes(number) == current:
+            if self.entries[number - 1].has_checkpoint and self.is_current(number):
                 return number
         return None
 
+    def pending_operations(self) -> int:
+        """How many pending operations the current state records (an interrupted update).
+
+        Read from the end of the stack file, where Pulumi writes them, when the backend can read a file's
+        end (the state is not parsed: ``history`` stays small on a 200 MB state); else from the whole file,
+        and only when that cannot tell either, from the parsed state."""
+        if self._current is not None:
+            return len(self._current.pending_operations)
+        if self._current_bytes is None:
+            tail = self.backend.read_current_tail(self.ref, 1 << 16)
+            if tail is not None:
+                data, whole = tail
+                found = pending_operations_at_end(data, whole=whole)
+                if found is not None:
+                    return found
+        found = pending_operations_at_end(self.current_bytes(), whole=True)
+        return found if found is not None else len(self.current().pending_operations)
+
     # -- comparing ----------------------------------------------------------------------------
     def same_as_current(self, number: int) -> tuple[bool, list[str]]:
-        """Whether version ``number`` has the same desired state as now (secrets by value)."""
-        if self.checkpoint_bytes(number) == self.current_bytes():
+        """Whether version ``number`` has the same desired state as now (secrets by value).
+
+        A checkpoint with the current state's bytes, or the same bytes but for the manifest (a ``pulumi
+        up`` that changed nothing), is the same without being parsed; such checkpoints are not kept."""
+        if self.is_current(number):
+            self._forget(number)
+            return True, []
+        if same_but_manifest(self.checkpoint_bytes(number), self.current_bytes()):
+            self._forget(number)
             return True, []
         result = self.diff_from_current(number)
         notes = list(getattr(result, "warnings", []) or [])
-        return not result.changes, notes
+        if not result.changes:
+            self._forget(number)
+            return True, notes
+        return False, notes
 
     def diff_from_current(self, number: int) -> Any:
         """The semantic diff current -> version ``number`` (computed once)."""

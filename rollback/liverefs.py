@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rollback.models import Resource
+from rollback.state.values import UNKNOWN_VALUE
 
 MIN_NUMBER = 1000
 
@@ -98,11 +99,14 @@ class Outputs:
             rid = match_key(res.id)
             if rid is not None and not res.external:
                 index[rid] = ["id"]
-            defaults = res.inputs.get("__defaults")
+            # Read from the raw JSON: only top-level strings and numbers can match, which decoding leaves
+            # as they are (an unknown excepted); the rest is never decoded here.
+            inputs = res.raw.get("inputs") or {}
+            defaults = inputs.get("__defaults")
             filled = {k for k in defaults if isinstance(k, str)} if isinstance(defaults, list) else set()
-            sent = {k for k in res.inputs if not k.startswith("__") and k not in filled}
-            for k, v in res.outputs.items():
-                if k.startswith("_") or k in NOT_FOLLOWED or k in SDK_ATTRIBUTES or k in sent:
+            sent = {k for k in inputs if not k.startswith("__") and k not in filled}
+            for k, v in (res.raw.get("outputs") or {}).items():
+                if k.startswith("_") or k in NOT_FOLLOWED or k in SDK_ATTRIBUTES or k in sent or v == UNKNOWN_VALUE:
                     continue
                 m = match_key(v)
                 if m is not None:

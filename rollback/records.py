@@ -252,24 +252,45 @@ class Records:
         body = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
         return self.side.write_record(record.key, body.encode())
 
-    def all(self) -> list[dict[str, Any]]:
-        """Every readable record, oldest first. One that is not JSON, nests too deeply, is not an object or
-        holds a field of the wrong type is skipped with a line in :attr:`problems` naming it."""
+    def all(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        """Every readable record, oldest first; with ``since`` (unix seconds) only those decided from then on
+        (their names start with the UTC time of the decision, so older ones are not read). One that is not
+        JSON, nests too deeply, is not an object or holds a field of the wrong type is skipped with a line in
+        :attr:`problems` naming it."""
+        names = [n for n in self.side.record_names() if n.endswith(".json")]
+        if since is not None:
+            stamp = _dt.datetime.fromtimestamp(since, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+            names = [n for n in names if not _stamped(n) or n[:15] >= stamp]
         out = []
-        for name in self.side.record_names():
-            if not name.endswith(".json"):
-                continue
-            where = self.side.describe(name)
-            try:
-                doc = parse_json(self.side.read_record(name), source=where)
-                problem = record_problem(doc)
-            except StateError as exc:
-                problem = exc.message.removeprefix(f"{where}: ")
+        for name, (doc, problem) in zip(names, self._read_all(names)):
             if problem is None:
                 out.append(doc)
             else:
-                self.problems.append(f"{where}: not readable as an audit record ({one_line(problem)}): skipped")
+                self.problems.append(f"{self.side.describe(name)}: not readable as an audit record "
+                                     f"({one_line(problem)}): skipped")
         return out
+
+    def _read_all(self, names: list[str]) -> list[tuple[Any, str | None]]:
+        """Each record's document and what is wrong with it (None: nothing), several read at once."""
+        def read(name: str) -> tuple[Any, str | None]:
+            where = self.side.describe(name)
+            try:
+                doc = parse_json(self.side.read_record(name), source=where)
+                return doc, record_problem(doc)
+            except StateError as exc:
+                return None, exc.message.removeprefix(f"{where}: ")
+
+        if len(names) < 4:
+            return [read(n) for n in names]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="records") as pool:
+            return list(pool.map(read, names))
+
+
+def _stamped(name: str) -> bool:
+    """Whether a record's name starts with its decision time (``20261126T101500123Z-<id>.json``)."""
+    return len(name) > 15 and name[:8].isdigit() and name[8] == "T" and name[9:15].isdigit()
 
 
 def check_writable(backend: Backend, ref: StackRef) -> list[str]:

@@ -399,6 +399,8 @@ def test_cli_refusal_is_exit_3_with_json(world: Path, monkeypatch) -> None:
     data = json.loads(out)
     assert data["outcome"] == "refused" and "locked by bob@laptop" in data["refused"][0]
     assert err.startswith("error: rollback refused")
+    # before an apply the whole replay is rehearsed, and the JSON says so
+    assert data["rehearsal"] == {"scope": "full", "ok": True, "resources": 16, "total": 16, "mismatches": []}
 
 
 def test_rehearsal_verdict_in_preview_json(world: Path, monkeypatch) -> None:
@@ -406,8 +408,12 @@ def test_rehearsal_verdict_in_preview_json(world: Path, monkeypatch) -> None:
                             f"file://{world / 'backend'}"], monkeypatch, env={"PULUMI_CONFIG_PASSPHRASE": PASS})
     assert code == 0
     data = json.loads(out)
-    # 19 live resources in the target v2, less the root stack and the two default providers.
-    assert data["rehearsal"] == {"ok": True, "resources": 16, "mismatches": []}
+    # 19 live resources in the target v2, less the root stack and the two default providers; a preview
+    # rehearses those the rollback changes and what comes with them (a rollback, every one).
+    changed = {c["urn"] for c in data["changes"] if c["op"] != "delete"}
+    rehearsal = data["rehearsal"]
+    assert (rehearsal["scope"], rehearsal["ok"], rehearsal["total"], rehearsal["mismatches"]) == ("changed", True, 16, [])
+    assert len(changed) <= rehearsal["resources"] < 16
     assert any("deleteBeforeReplace" in c for c in data["cannot_restore"])
 
 

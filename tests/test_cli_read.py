@@ -252,9 +252,24 @@ def _corrupt(path: Path) -> None:
 @pytest.mark.parametrize("damage", [_truncate, _corrupt])
 def test_damaged_stack_file_names_the_file(shop: ShopBackend, damage: Any) -> None:
     damage(shop.stack_file())
-    for args in (["history", "prod"], ["rollback", "prod", "--to", "1", "--preview"]):
+    for args in (["diff", "prod", "--from", "1", "--to", "current"], ["rollback", "prod", "--to", "1", "--preview"]):
         line = one_error_line(cli(*args, "--backend", shop.url))
         assert str(shop.stack_file()) in line and "JSON" in line
+
+
+@pytest.mark.parametrize("damage", [_truncate, _corrupt])
+def test_history_of_a_damaged_stack_file_lists_the_versions_and_says_no_version_is_current(
+        shop: ShopBackend, damage: Any) -> None:
+    """history does not parse the current state (it reads only what it shows): a damaged stack file matches
+    no checkpoint, which history says; the commands that need the state refuse it (above)."""
+    damage(shop.stack_file())
+    result = cli("history", "prod", "--json", "--backend", shop.url)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [v["version"] for v in doc["versions"]] == [2, 1] and doc["current_version"] is None
+    assert any("differs from the newest history checkpoint" in w for w in doc["warnings"])
+    unreadable = [w for w in doc["warnings"] if "cannot be read" in w]   # where its end does not tell either
+    assert all(str(shop.stack_file()) in w and "JSON" in w for w in unreadable)
 
 
 @pytest.mark.parametrize("damage", [_truncate, _corrupt])
@@ -296,7 +311,7 @@ def test_damaged_history_entry_is_skipped_with_a_warning_naming_the_file(shop: S
 
 def test_unknown_v4_feature_names_the_file_and_the_feature(shop: ShopBackend) -> None:
     shop.deploy(image="web:3", version=4, features=["quantumEntanglement"])
-    for args in (["history", "prod"], ["rollback", "prod", "--to", "1", "--preview"]):
+    for args in (["diff", "prod", "--from", "1", "--to", "current"], ["rollback", "prod", "--to", "1", "--preview"]):
         line = one_error_line(cli(*args, "--backend", shop.url))
         assert str(shop.stack_file()) in line and "'quantumEntanglement'" in line
 

@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+from rollback import __version__
 from tests.paths import ROOT
 
 HEAVY = ("pulumi", "grpc", "boto3", "botocore", "kubernetes")
@@ -67,3 +68,57 @@ def test_the_probe_would_notice_a_heavy_import() -> None:
     probe = "import botocore, sys; print(sorted({m.split('.')[0] for m in sys.modules} & {'botocore'}))"
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     assert proc.stdout.strip() == "['botocore']"
+
+
+# -- the entry point's fast answers ------------------------------------------------------------------
+def test_the_fast_top_level_help_is_typer_s_own() -> None:
+    """rollback/entry.py prints rollback/_help.py for `--help` without loading Typer: it must be what Typer
+    prints (UPDATE_GOLDEN=1 rewrites rollback/_help.py after a change to the command line)."""
+    import contextlib
+    import io
+    import os
+    from pathlib import Path
+
+    from rollback import _help
+
+    out = io.StringIO()
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "80"
+    try:
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            from rollback.cli import main
+
+            main(["--help"])
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    typer_help = out.getvalue()
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path = Path(_help.__file__)
+        head = path.read_text().split("TOP_HELP = ", 1)[0]
+        lines = "".join(f"    {line!r}\n" for line in typer_help.splitlines(keepends=True))
+        path.write_text(f"{head}TOP_HELP = (\n{lines})\n")
+    assert _help.TOP_HELP == typer_help, "rollback/_help.py is stale: UPDATE_GOLDEN=1 rewrites it"
+
+
+@pytest.mark.parametrize("args, expected", [(["--version"], f"infra-rollback {__version__}\n"),
+                                            (["--help"], "Usage: infra-rollback")])
+def test_the_entry_point_answers_version_and_help_without_typer(args: list[str], expected: str) -> None:
+    probe = ("import sys\nfrom rollback.entry import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n    assert exc.code == 0\n"
+             "sys.stderr.write(repr(sorted(m for m in ('typer', 'click', 'rollback.cli') if m in sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(expected)
+    assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_a_narrow_terminal_gets_typer_s_own_wrapping() -> None:
+    probe = "from rollback.entry import main\nmain(['--help'])\n"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "60"})
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 60

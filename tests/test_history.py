@@ -29,7 +29,7 @@ from tests.support.backends import (
 
 VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
                 "mark_reason", "mark_by", "who", "image", "resource_changes", "has_checkpoint"}
-TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "operations", "warnings"}
+TOP_KEYS = {"stack", "project", "backend", "current_version", "versions", "operations", "total", "not_shown", "warnings"}
 
 
 
@@ -104,7 +104,7 @@ def test_history_json_has_the_documented_shape_newest_first(tmp_path: Path) -> N
 def test_history_limit_shows_the_newest_n(example: Path) -> None:
     doc = history_json("prod", "--cwd", str(example), "--limit", "2")
     assert [v["version"] for v in doc["versions"]] == [6, 5]
-    assert doc["current_version"] == 6
+    assert doc["current_version"] == 6 and (doc["total"], doc["not_shown"]) == (6, 4)
 
     text = cli("history", "prod", "--cwd", str(example), "--limit", "2")
     assert text.exit_code == 0, text.stderr
@@ -112,7 +112,8 @@ def test_history_limit_shows_the_newest_n(example: Path) -> None:
     assert lines[0] == "History of omniserve/prod (newest first; * = current state)"
     assert lines[1].split() == ["VERSION", "WHEN", "KIND", "RESULT", "WHO", "GIT", "IMAGE", "CHANGES"]
     assert lines[2].split()[:5] == ["*v6", "2026-11-13", "07:45", "UTC", "refresh"]
-    assert lines[3].split()[:5] == ["v5", "2026-11-12", "17:03", "UTC", "update"] and len(lines) == 4
+    assert lines[3].split()[:5] == ["v5", "2026-11-12", "17:03", "UTC", "update"]
+    assert lines[4:] == ["  ... 4 older version(s) not shown (--all, or --limit N)"]
 
 
 def test_history_limit_must_be_positive(example: Path) -> None:

@@ -40,7 +40,8 @@ def test_preview_json_keys(example: Path) -> None:
         for prop in change["properties"]:
             assert PROPERTY_KEYS <= set(prop) <= PROPERTY_KEYS | {"secret"}
     assert {"workloads", "lines", "data_loss"} <= set(doc["summary"])
-    assert set(doc["rehearsal"]) == {"ok", "resources", "mismatches"}
+    assert set(doc["rehearsal"]) == {"scope", "ok", "resources", "total", "mismatches"}
+    assert doc["rehearsal"]["scope"] == "changed"   # a preview; before an apply, "full"
     assert all({"package", "target", "used"} <= set(v) for v in doc["provider_versions"])
     assert doc["refusals"] == []
     assert {"ran", "steps", "disagreements", "not_restored"} <= set(doc["engine"])

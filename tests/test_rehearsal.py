@@ -82,7 +82,7 @@ def test_every_readable_checkpoint_rehearses_cleanly(name):
     assert (plan.project, plan.stack) == (project, stack) or count == 0
     result = rehearse(plan, dep, secrets=secrets, project=project, stack=stack)
     assert result.mismatches == ()
-    assert result.to_dict() == {"ok": True, "resources": count, "mismatches": []}
+    assert result.to_dict() == {"scope": "full", "ok": True, "resources": count, "total": count, "mismatches": []}
     assert plan.resource_count == count
 
 
@@ -345,3 +345,61 @@ def test_a_live_reference_inside_a_secret_rehearses_as_a_secret():
     leaked = tampered(plan, "api", inputs={"environment": plan.steps[-1].inputs["environment"].value})
     result = rehearse(leaked, dep, secrets=box(dep), project=PROJECT, stack=STACK)
     assert f"{fn['urn']}: input environment is secret in the checkpoint only" in result.mismatches
+
+
+# -- what a preview rehearses -------------------------------------------------------------------------
+def _scoped_world() -> tuple[Deployment, SecretBox, ReplayPlan, dict[str, str]]:
+    """A component with two children on an explicit provider, a consumer of one child, a resource that
+    refers to the other, and a bystander."""
+    from tests.replay_support.checkpoints import ref, urn
+
+    aws = default_provider("aws", "6.50.0")
+    prov = resource("pulumi:providers:kubernetes", "k8s", inputs={"kubeconfig": "cfg"})
+    comp = resource("shop:index:Web", "web", custom=False)
+    child_urn = "shop:index:Web$kubernetes:apps/v1:Deployment"
+    child = resource(child_urn, "web", parent=comp["urn"], provider=prov, inputs={"image": "web:2"})
+    other = resource("shop:index:Web$kubernetes:core/v1:Service", "web", parent=comp["urn"], provider=prov,
+                     inputs={"port": 80})
+    consumer = resource("aws:s3/bucket:Bucket", "logs", provider=aws, inputs={"tag": "x"},
+                        dependencies=[child["urn"]])
+    referrer = resource("aws:s3/bucket:Bucket", "ref", provider=aws, inputs={"svc": ref(other["urn"], "web-id")})
+    bystander = resource("aws:s3/bucket:Bucket", "other", provider=aws, inputs={"tag": "y"})
+    dep = checkpoint([root(), aws, prov, comp, child, other, consumer, referrer, bystander])
+    names = {"prov": prov["urn"], "comp": comp["urn"], "child": child["urn"], "other": other["urn"],
+             "consumer": consumer["urn"], "referrer": referrer["urn"], "bystander": bystander["urn"]}
+    assert urn(child_urn, "web") == names["child"]
+    secrets = box(dep)
+    return dep, secrets, build_replay_program(dep, secrets=secrets), names
+
+
+@pytest.mark.parametrize("changed, scope", [
+    # a child: itself, what it needs (its parent, its provider), and what depends on it (the consumer)
+    (["child"], ["child", "comp", "prov", "consumer"]),
+    # a provider: everything it provides for, their parents and dependents
+    (["prov"], ["prov", "child", "other", "comp", "consumer", "referrer"]),
+    # a component: its children come with it
+    (["comp"], ["comp", "child", "other", "prov", "consumer", "referrer"]),
+    (["bystander"], ["bystander"]),
+    ([], []),
+])
+def test_a_preview_rehearses_what_changed_and_what_comes_with_it(changed: list[str], scope: list[str]) -> None:
+    from rollback.replay import changed_scope
+
+    dep, secrets, plan, names = _scoped_world()
+    urns = changed_scope(plan, [names[n] for n in changed] + ["urn:pulumi:prod::shop::gone:Type::deleted"])
+    assert urns == {names[n] for n in scope}
+    result = rehearse(plan, dep, secrets=secrets, project=PROJECT, stack=STACK, only=urns)
+    assert (result.ok, result.mismatches, result.resources, result.scope) == (True, (), len(scope), "changed")
+    assert result.to_dict()["total"] == len(plan.steps) == 7
+
+
+def test_a_narrowed_rehearsal_still_finds_a_mismatch_in_what_it_rehearses() -> None:
+    from rollback.replay import changed_scope
+
+    dep, secrets, plan, names = _scoped_world()
+    wrong = tuple(dataclasses.replace(s, inputs={"image": "web:1"}) if s.urn == names["child"] else s
+                  for s in plan.steps)
+    tampered = dataclasses.replace(plan, steps=wrong)
+    result = rehearse(tampered, dep, secrets=secrets, project=PROJECT, stack=STACK,
+                      only=changed_scope(tampered, [names["child"]]))
+    assert not result.ok and any("input image differs" in m for m in result.mismatches)

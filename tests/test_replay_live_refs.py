@@ -127,8 +127,14 @@ def test_a_state_without_property_dependencies_still_follows_the_new_task_defini
 
     history = ctx_for(world).history("prod")
     target, current = history.checkpoint(2), history.current()
-    bare = dataclasses.replace(target, resources=tuple(
-        dataclasses.replace(r, property_dependencies={}) for r in target.resources))
+    from rollback.models import Resource
+
+    def without_property_dependencies(r: Resource) -> Resource:
+        fields = {f: getattr(r, f) for f in Resource.FIELDS if f != "property_dependencies"}
+        raw = {k: v for k, v in r.raw.items() if k != "propertyDependencies"}
+        return Resource(**fields, raw=raw, source=r.source)
+
+    bare = dataclasses.replace(target, resources=tuple(without_property_dependencies(r) for r in target.resources))
     assert not any(r.property_dependencies for r in bare.resources)
     plan = build_replay_program(bare, secrets=history.secrets_for(target), current=current)
     service = next(s for s in plan.steps if s.urn == SERVICE)

@@ -1,7 +1,8 @@
 """`infra-rollback history STACK`: a stack's versions, newest first, with who, the image, marks and rollbacks.
 
 Each version comes from the backend's history entry; its image from its checkpoint (the workloads it ran,
-read for the newest :data:`IMAGE_VERSIONS` versions shown, so a long history stays quick); who made it
+read for the newest :data:`IMAGE_VERSIONS` versions shown whose checkpoint is at most :data:`IMAGE_MAX_BYTES`,
+so a long history or a big state stays quick); who made it
 from our audit record when a rollback or guarded deploy made it, else the update's git author; its mark
 with the reason and who set it. A history entry that cannot be read is skipped with a warning naming its
 file, so ``history`` still works in an incident. Rollbacks that left no version of their own (interrupted,
@@ -16,14 +17,18 @@ from typing import Any
 
 from rollback.actions.context import Context
 from rollback.actions.hooks import QUIET, Listener
-from rollback.errors import RollbackError
+from rollback.errors import RollbackError, StateError
 from rollback.history import StackHistory
 from rollback.models import Version
 from rollback.records import Records
 
 IMAGE_VERSIONS = 20
 """How many of the newest versions shown get their image (one checkpoint read each, where the backend reads
-checkpoints cheaply; on Pulumi Cloud, where each is an export, only the current version's, already read)."""
+checkpoints cheaply; on Pulumi Cloud, where each is an export, only the current version's)."""
+
+IMAGE_MAX_BYTES = 2 << 20
+"""A checkpoint bigger than this (a stack of a thousand resources or more) is not read for the image column:
+``history`` stays a listing on any size of state; ``show STACK vN`` has that version's images."""
 
 UNFINISHED = ("in-progress", "interrupted", "pending")
 
@@ -70,18 +75,32 @@ def _images(dep: Any) -> list[str]:
     return images(dep)
 
 
+#: How many versions ``history`` shows unless told otherwise (``--limit N``, ``--all``).
+DEFAULT_LIMIT = 20
+#: A rollback's audit record is written before the version it makes: records older than the version
+#: below the oldest one shown (less this much, for clocks that differ between machines) are not read.
+_CLOCK_SLACK = 3600
+
+
 @dataclass
 class History:
     ctx: Context
-    limit: int | None = None
+    limit: int | None = DEFAULT_LIMIT   # None: every version
     images: int = IMAGE_VERSIONS
     listener: Listener = QUIET
 
     def run(self, stack: str) -> dict[str, Any]:
+        """Reads only what it shows: the newest ``limit`` versions' metadata (several at once), the audit
+        records that can belong to them, the end of the current state (pending operations) and, for the
+        image column, the checkpoints of the newest :data:`IMAGE_VERSIONS` shown where they are small."""
         with self.listener.step(f"reading the history of {stack}"):
             h: StackHistory = self.ctx.history(stack)
+            newest = h.count
+            oldest = 1 if self.limit is None else max(1, newest - self.limit + 1)
+            shown = range(newest, oldest - 1, -1)
+            h.prefetch([*shown, oldest - 1])
         records = Records(self.ctx.backend, h.ref)
-        all_records = records.all()
+        all_records = records.all(since=self._records_since(h, oldest))
         by_version = {r.get("new_version_key"): r for r in all_records
                       if r.get("kind") in ("rollback", "deploy") and r.get("new_version_key")}
         warnings: list[str] = []
@@ -89,16 +108,17 @@ class History:
         marks = h.marks.all()
         current = h.current_version() if h.count else None
         with self.listener.step(f"reading {stack}'s versions"):
-            for number in range(h.count, 0, -1):
-                if self.limit is not None and len(versions) >= self.limit:
-                    break
+            rows: list[Version] = []
+            for number in shown:
                 try:
-                    v = h.version(number)
+                    rows.append(h.version(number))
                 except RollbackError as exc:
                     warnings.append(f"v{number} skipped: {exc.message}")
-                    continue
-                versions.append(self._row(h, v, by_version.get(v.key), marks, warnings, current=v.number == current,
-                                          with_image=len(versions) < self.images))
+            images = _read_images(h, [v for v in rows[:self.images]
+                                      if v.has_checkpoint and _image_readable(h, v, current=v.number == current)],
+                                  current=current)
+            for v in rows:
+                versions.append(self._row(v, by_version.get(v.key), marks, warnings, images.get(v.number)))
         keys = {str(e.id) for e in h.entries}
         operations = [dict(_operation(r), at=_seconds(r.get("decided_at")))
                       for r in all_records
@@ -110,13 +130,17 @@ class History:
                 if op["outcome"] == "in-progress":
                     op["state"] = "in-progress" if running else "interrupted"
         if versions and operations:
-            oldest = min((v["start_time"] or 0) for v in versions)
-            operations = [op for op in operations if (op["at"] or 0) >= oldest or self.limit is None]
+            earliest = min((v["start_time"] or 0) for v in versions)
+            operations = [op for op in operations if (op["at"] or 0) >= earliest or self.limit is None]
         warnings = h.marks.problems + records.problems + warnings
         if h.count and current is None:
             warnings.append("the current state differs from the newest history checkpoint "
                             "(e.g. after `pulumi stack import`)")
-        pending = len(h.current().pending_operations) if h.count else 0
+        try:
+            pending = h.pending_operations() if h.count else 0
+        except StateError as exc:   # history lists the versions all the same, and says why it cannot tell
+            pending = 0
+            warnings.append(f"the current state cannot be read: {exc.message}")
         if pending:
             warnings.append(f"the current state has {pending} pending operation(s) from an interrupted update")
         project = h.ref.project
@@ -129,11 +153,13 @@ class History:
             "current_version": current,
             "versions": versions,
             "operations": operations,
+            "total": h.count,
+            "not_shown": oldest - 1 if h.count else 0,   # older versions the limit left out
             "warnings": warnings,
         }
 
-    def _row(self, h: StackHistory, v: Version, record: dict[str, Any] | None, marks: dict[str, Any],
-             warnings: list[str], *, current: bool, with_image: bool) -> dict[str, Any]:
+    def _row(self, v: Version, record: dict[str, Any] | None, marks: dict[str, Any], warnings: list[str],
+             images: list[str] | RollbackError | None) -> dict[str, Any]:
         d = version_to_dict(v)
         entry = marks.get(v.key)
         d["mark_by"] = entry.get("by") if isinstance(entry, dict) and d["mark"] else None
@@ -142,12 +168,48 @@ class History:
         d["who"] = ((record.get("actor") or {}).get("user") if record is not None else None) \
             or v.environment.get("git.author") or None
         d["image"] = None
-        if with_image and v.has_checkpoint and (current or h.backend.cheap_checkpoints):
-            try:
-                d["image"] = _label(_images(h.current()) if current else version_images(h, v.number))
-            except RollbackError as exc:
-                warnings.append(f"v{v.number}: image not shown: {exc.message}")
+        if isinstance(images, RollbackError):
+            warnings.append(f"v{v.number}: image not shown: {images.message}")
+        elif images is not None:
+            d["image"] = _label(images)
         return d
+
+    @staticmethod
+    def _records_since(h: StackHistory, oldest: int) -> float | None:
+        """Unix time from which audit records can belong to versions ``oldest`` and newer (None: all)."""
+        if oldest <= 1:
+            return None
+        try:
+            below = h.version(oldest - 1)
+        except RollbackError:   # an unreadable entry: every record is read instead
+            return None
+        when = below.start_time or below.end_time
+        return None if when is None else float(when - _CLOCK_SLACK)
+
+
+def _image_readable(h: StackHistory, v: Version, *, current: bool) -> bool:
+    """Whether the image column reads this version's checkpoint (or, for the current version, the state)."""
+    size = h.entries[v.number - 1].checkpoint_size
+    if size is not None:
+        return size <= IMAGE_MAX_BYTES
+    return current or h.backend.cheap_checkpoints   # a compressed file, or Pulumi Cloud: size unknown
+
+
+def _read_images(h: StackHistory, versions: list[Version], *, current: int | None
+                 ) -> dict[int, list[str] | RollbackError]:
+    """The images of these versions (the current one's from the state), several read at once."""
+    def one(v: Version) -> list[str] | RollbackError:
+        try:
+            return _images(h.current()) if v.number == current else version_images(h, v.number)
+        except RollbackError as exc:
+            return exc
+
+    if len(versions) < 2 or not getattr(h.backend, "concurrent_reads", False):
+        return {v.number: one(v) for v in versions}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(versions)), thread_name_prefix="images") as pool:
+        return dict(zip((v.number for v in versions), pool.map(one, versions)))
 
 
 def _label(images: list[str]) -> str | None:

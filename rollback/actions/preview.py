@@ -70,12 +70,12 @@ class Preview:
     def run(self, stack: str, target: str) -> Plan:
         with self.listener.step(f"reading the history of {stack}"):
             history = self.ctx.history(stack)
+            history.warm_secrets()   # the passphrase key is derived on another core while the rest is read
+            if self.rehearse:
+                import pulumi  # noqa: F401 - meanwhile (the rehearsal needs the SDK)
             current = history.current()
         warnings: list[str] = []
-        # A passphrase that is set but wrong must fail now (exit 2), not only if a secret changed.
         box = history.secrets_for(current)
-        if box.provider_type == "passphrase" and self.ctx.passphrase() is not None:
-            box.check()
         if current.pending_operations:
             ops = ", ".join(f"{p.get('type', '?')} {p.get('resource', {}).get('urn', '?')}"
                             for p in current.pending_operations)
@@ -84,12 +84,16 @@ class Preview:
                             f"before applying")
         with self.listener.step(f"finding {target} in the history of {stack}"):
             resolution = history.resolve(target)
+        # A passphrase that is set but wrong fails (exit 2) whether or not a secret changed.
+        if box.provider_type == "passphrase" and self.ctx.passphrase() is not None:
+            box.check()
         warnings += history.marks.problems    # a mark edited by hand into neither good nor bad is ignored
         current_version = history.current_version()
         if current_version is None:
             warnings.append("the current state differs from the newest history checkpoint "
                             "(e.g. after `pulumi stack import`)")
         target_dep = history.checkpoint(resolution.target.number)
+        history.release_bytes()   # both states are parsed: their raw bytes are not needed any more
 
         from rollback.summary import workload_summary
 
@@ -106,7 +110,7 @@ class Preview:
     def _replay(self, plan: Plan, secrets: Any) -> None:
         """Plan the replay of the target and rehearse it under the SDK's mock runtime."""
         from rollback.errors import SecretsError
-        from rollback.replay import build_replay_program, rehearse
+        from rollback.replay import build_replay_program, changed_scope, rehearse
 
         ref = plan.history.ref
         try:
@@ -119,7 +123,9 @@ class Preview:
             plan.warnings.append(f"rehearsal skipped: the target's secrets cannot be decrypted "
                                  f"({secrets.unavailable_reason}); a rollback needs them")
             return
-        with self.listener.step(f"rehearsing the replay of {len(plan.target.live_resources()):,} resources "
-                                f"under mocks"):
+        # A preview rehearses what changes (and what comes with it); before an apply, everything.
+        only = None if self.for_apply else changed_scope(plan.replay, (c.urn for c in plan.diff.changes))
+        count = len(plan.target.live_resources()) if only is None else len(only)
+        with self.listener.step(f"rehearsing the replay of {count:,} resources under mocks"):
             plan.rehearsal = rehearse(plan.replay, plan.target, secrets=secrets,
-                                      project=ref.project or plan.target.project, stack=ref.name)
+                                      project=ref.project or plan.target.project, stack=ref.name, only=only)

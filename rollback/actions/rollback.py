@@ -326,7 +326,7 @@ class Rollback:
             now = decompress(now, source=history.backend.describe(history.ref))
         except RollbackError as exc:
             raise Refused(f"the stack could not be read again before applying ({exc.message}): preview again") from exc
-        if hashlib.sha256(now).digest() == hashlib.sha256(history.current_bytes()).digest():
+        if hashlib.sha256(now).digest() == history.current_digest():
             return
         entries = history.backend.history(history.ref)
         who = "an operation that recorded no history (a `pulumi stack import` or `pulumi state` edit?)"

@@ -110,7 +110,8 @@ def _properties(rows: list[s.Row]) -> list[str]:
 def _rehearsal(r: s.Rehearsal | None) -> list[str]:
     if r is None:
         return []
-    return (["", f"**Rehearsal:** {'ok' if r.ok else 'FAILED'} ({r.resources} resources)"]
+    note = f": {r.note}" if r.note else ""
+    return (["", f"**Rehearsal:** {'ok' if r.ok else 'FAILED'} ({escape(r.count + note)})"]
             + [f"- {escape(m)}" for m in r.mismatches])
 
 

@@ -423,13 +423,27 @@ class Rehearsal:
     ok: bool
     resources: int
     mismatches: tuple[str, ...]
+    scope: str = "full"
+    total: int = 0
+
+    @property
+    def count(self) -> str:
+        """How many resources were rehearsed: ``13 of 16 resources`` or ``16 resources``."""
+        return f"{self.resources} of {self.total} resources" if self.scope == "changed" else f"{self.resources} resources"
+
+    @property
+    def note(self) -> str:
+        """Why not all of them ('' when all)."""
+        return ("those that change and what comes with them; every resource is rehearsed before an apply"
+                if self.scope == "changed" else "")
 
 
 def rehearsal(d: Doc) -> Rehearsal | None:
     r = d.get("rehearsal")
     if not r:
         return None
-    return Rehearsal(bool(r.get("ok")), r.get("resources", 0), tuple(r.get("mismatches", [])))
+    return Rehearsal(bool(r.get("ok")), r.get("resources", 0), tuple(r.get("mismatches", [])),
+                     str(r.get("scope") or "full"), r.get("total", r.get("resources", 0)))
 
 
 def provider_versions(d: Doc) -> list[str]:

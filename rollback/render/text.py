@@ -88,7 +88,7 @@ def _more(d: Doc, rows: list[s.Row]) -> str:
              if len(rows) > 1 else "the resource" + (f" and its {props} property changes" if props else "")]
     r = s.rehearsal(d)
     if r is not None:
-        parts.append(f"the rehearsal ({'ok' if r.ok else 'FAILED'}, {r.resources} resources under mocks)")
+        parts.append(f"the rehearsal ({'ok' if r.ok else 'FAILED'}, {r.count} under mocks)")
     if s.provider_versions(d):
         parts.append("provider plugins")
     extra = len(s.cannot_restore(d)) + len(s.notes(d))
@@ -129,9 +129,10 @@ def _resources(rows: list[s.Row], *, is_rollback: bool) -> list[Line]:
 def _rehearsal(r: s.Rehearsal | None) -> list[Line]:
     if r is None:
         return []
+    note = f": {r.note}" if r.note else ""
     if r.ok:
-        return ["", f"Rehearsal: ok ({r.resources} resources re-registered under mocks)"]
-    return ["", [("Rehearsal: FAILED", "refuse")], *(f"  {m}" for m in r.mismatches)]
+        return ["", f"Rehearsal: ok ({r.count} re-registered under mocks{note})"]
+    return ["", [("Rehearsal: FAILED", "refuse"), (f" ({r.count}{note})", None)], *(f"  {m}" for m in r.mismatches)]
 
 
 def _engine(e: s.Engine | None) -> list[Line]:
@@ -234,6 +235,9 @@ def history_text(d: Doc, opts: Options | None = None) -> str:
                 "worry" if any(w in row[_RESULT] for w in ("INTERRUPTED", "IN PROGRESS", "FAILED", "UNHEALTHY"))
                 else ("delete" if row[_MARK].startswith("bad") else None))
             out.append([(text, style)])
+    older = d.get("not_shown") or 0
+    if older > 0:
+        out.append(f"  ... {older} older version(s) not shown (--all, or --limit N)")
     out += [[("! ", "worry"), (w, None)] for w in d.get("warnings", [])]
     return "\n".join(paint(line, color=opts.color) for line in out)
 

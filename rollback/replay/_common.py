@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rollback.models import Resource, parse_urn
+from rollback.state.values import SIG, UNKNOWN_VALUE
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -146,6 +147,27 @@ def recorded_inputs(res: Resource) -> dict[str, Any]:
     """What a program sends for ``res``: :func:`strip_reserved` of its inputs, per resource kind."""
     keep = ("__provider",) if res.type in _DYNAMIC_TYPES else ()
     inputs = strip_reserved(res.inputs, top=True, keep=keep)
+    if res.is_provider:
+        for key in _PROVIDER_META:
+            inputs.pop(key, None)
+    return inputs
+
+
+# What a resource's JSON text holds when some value in it is special (a secret, asset, archive, reference or
+# raw bytes: the signature key; an unknown; provider-filled keys; a \u escape that could spell either).
+_NOT_PLAIN = (SIG, UNKNOWN_VALUE, '"__defaults"', "\\u")
+
+
+def plain_recorded_inputs(res: Resource) -> dict[str, Any] | None:
+    """:func:`recorded_inputs` of a resource whose JSON text holds no special value at all, without decoding
+    or copying (the values are the raw JSON's: read-only), else None. Decoding such values changes nothing
+    and :func:`strip_reserved` takes only top-level keys."""
+    text = res.json_text()
+    if text is None or any(mark in text for mark in _NOT_PLAIN):
+        return None
+    raw = res.raw.get("inputs") or {}
+    keep = ("__provider",) if res.type in _DYNAMIC_TYPES else ()
+    inputs = {k: v for k, v in raw.items() if not (k.startswith("__") and k not in keep)}
     if res.is_provider:
         for key in _PROVIDER_META:
             inputs.pop(key, None)

@@ -10,8 +10,9 @@ what the recording monitor saw with it and returns one line per mismatch; lines 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from rollback.liverefs import property_dependencies
@@ -23,6 +24,7 @@ from rollback.replay._common import (
     engine_urn,
     is_default_provider,
     is_default_provider_urn,
+    plain_recorded_inputs,
     provider_download_url,
     provider_version,
     qualified_type,
@@ -32,7 +34,7 @@ from rollback.replay._common import (
 )
 from rollback.replay.mocks import Registration
 from rollback.replay.types import ReplayPlan
-from rollback.replay.wire import canonical_value
+from rollback.replay.wire import canonical_value, wire_bytes
 from rollback.state.secrets import SecretBox
 
 MAX_INPUT_DIFFS = 5
@@ -52,19 +54,40 @@ class _Expected:
     check_version: bool
     version: str
     plugin_download_url: str | None
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] | None
     dependencies: frozenset[str]
     property_dependencies: dict[str, frozenset[str]]
     deleted_with: str
     res: Resource
+    canon: Callable[..., dict[str, Any]] = field(repr=False, compare=False)
+
+    @cached_property
+    def inputs(self) -> dict[str, Any]:
+        """The recorded inputs in canonical form (built when a registration's bytes differ from :attr:`wire`)."""
+        return self.canon(_recorded(self.res), strip=True)
+
+    @property
+    def wire(self) -> bytes | None:
+        """The bytes a faithful registration sends (see :func:`~rollback.replay.wire.wire_bytes`); not kept."""
+        canonical = self.__dict__.get("inputs") or self.canon(_recorded(self.res), strip=True)
+        return wire_bytes(canonical)
+
+    @cached_property
+    def outputs(self) -> dict[str, Any] | None:
+        return self.canon(self.res.outputs, strip=False) if self.kind == "component" else None
+
+
+def _recorded(res: Resource) -> dict[str, Any]:
+    """What a program sends for ``res``, read without decoding where nothing in it is special."""
+    plain = plain_recorded_inputs(res)
+    return plain if plain is not None else recorded_inputs(res)
 
 
 class Expectations:
-    """Everything :func:`rehearse` checks, derived from the target checkpoint."""
+    """Everything :func:`rehearse` checks, derived from the target checkpoint: for the resources in ``only``
+    (recorded URNs; None: every one). A resource's values are brought to canonical form when it is checked."""
 
     def __init__(self, plan: ReplayPlan, target: Deployment, secrets: SecretBox, *, project: str,
-                 stack: str) -> None:
+                 stack: str, only: Collection[str] | None = None) -> None:
         self.plan = plan
         self.project = project
         self.stack = stack
@@ -83,7 +106,7 @@ class Expectations:
         comps = [r.urn for r in members if not r.custom]
         self.expander = DependencyExpander(comps, children_index(self.parents))
         self.reveal = secrets.reveal
-        self.resources = {self.engine[r.urn]: self._expect(r) for r in members}
+        self.resources = {self.engine[r.urn]: self._expect(r) for r in members if only is None or r.urn in only}
         self.exports = self._canon(self.root.outputs, strip=False) if self.root is not None else {}
 
     def _is_root(self, urn: str) -> bool:
@@ -147,13 +170,11 @@ class Expectations:
                             else version_from_provider_urn(purn) if is_default_provider_urn(purn) else None)
                 version = overrides[r.urn][1] if r.urn in overrides else target_v
                 url = None if r.urn in overrides else (provider_download_url(default) if default is not None else "")
-        inputs = recorded_inputs(r)
         return _Expected(
             urn=r.urn, engine_urn=self.engine[r.urn], type=r.type, name=r.name,
             op="read" if kind == "read" else "register", custom=r.custom, kind=kind, parent=parent,
             provider=provider, check_version=check_version, version=version or "",
-            plugin_download_url=url, inputs=self._canon(inputs, strip=True),
-            outputs=self._canon(r.outputs, strip=False) if kind == "component" else None,
+            plugin_download_url=url, canon=self._canon,
             dependencies=self._deps(r, r.dependencies),
             property_dependencies={k: self._deps(r, v) for k, v in property_dependencies(r).items()},
             deleted_with=self.engine.get(r.deleted_with or "", ""),
@@ -248,7 +269,8 @@ def _compare_one(e: _Expected, reg: Registration) -> list[str]:
         if lost and key in e.inputs:
             bad(f"property dependencies of {key} not sent: {', '.join(lost)}")
     diffs: list[str] = []
-    diff_values(e.inputs, reg.inputs, "", diffs)
+    if not reg.wire or reg.wire != e.wire:   # equal bytes are equal values: no canonical forms needed
+        diff_values(e.inputs, reg.inputs, "", diffs)
     for d in diffs[:MAX_INPUT_DIFFS]:
         bad(f"input {d}")
     if len(diffs) > MAX_INPUT_DIFFS:

@@ -25,6 +25,17 @@ def path_of(base: str, key: str | int) -> str:
     return f"{base}.{key}" if base else key
 
 
+def _holds(value: Any, wanted: set[Any]) -> bool:
+    """Whether any value at any depth of ``value`` (secrets opened) matches one of ``wanted`` (match keys)."""
+    if isinstance(value, Revealed):
+        return _holds(value.value, wanted)
+    if isinstance(value, dict):
+        return any(_holds(v, wanted) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds(v, wanted) for v in value)
+    return match_key(value) in wanted
+
+
 class Follower:
     """Follows the inputs of one plan's steps; collects the outputs each dependency must expose."""
 
@@ -42,7 +53,12 @@ class Follower:
         live: list[LiveRef] = []
         for key, deps in pdeps.items():
             if key in inputs and deps:
-                inputs[key] = self._value(res, inputs[key], key, key, list(deps), live, in_secret=False)
+                sources = list(deps)
+                wanted: set[Any] = set()
+                for u in sources:
+                    wanted.update(self.outputs.followable(u))
+                if wanted and _holds(inputs[key], wanted):   # else nothing in it can be a live reference
+                    inputs[key] = self._value(res, inputs[key], key, key, sources, live, in_secret=False)
         return live
 
     def _value(self, res: Resource, value: Any, path: str, leaf: str, sources: list[str], live: list[LiveRef], *,

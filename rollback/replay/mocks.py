@@ -24,9 +24,12 @@ from rollback.replay.wire import canonical_struct
 
 log = logging.getLogger(__name__)
 
-@dataclass
+@dataclass(slots=True)
 class Registration:
-    """One request the engine would have received, in plain data (inputs in canonical form)."""
+    """One request the engine would have received, in plain data.
+
+    ``wire`` is the request's property values serialized deterministically (equal bytes, equal values);
+    ``inputs`` is their canonical form (:mod:`rollback.replay.wire`), built only when asked for."""
 
     op: str                                   # "register" or "read"
     urn: str                                  # as the engine computes it
@@ -34,7 +37,7 @@ class Registration:
     name: str
     parent: str
     custom: bool
-    inputs: dict[str, Any]
+    wire: bytes = b""
     provider: str = ""
     version: str = ""
     plugin_download_url: str = ""
@@ -52,6 +55,21 @@ class Registration:
     delete_before_replace: bool = False
     remote: bool = False
     id: str = ""
+    _inputs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        if self._inputs is None:
+            from google.protobuf import struct_pb2
+
+            struct = struct_pb2.Struct()
+            struct.ParseFromString(self.wire)
+            self._inputs = canonical_struct(struct)
+        return self._inputs
+
+
+def _wire(struct: Any) -> bytes:
+    return bytes(struct.SerializeToString(deterministic=True))
 
 
 # A monitor's answer to one registration: (id, output properties) with outputs as wire JSON (plain
@@ -86,7 +104,7 @@ def registered(request: Any, urn: str) -> Registration:
     timeouts = {k: parse_duration(getattr(request.customTimeouts, k)) for k in ("create", "update", "delete")}
     return Registration(
         op="register", urn=urn, type=request.type, name=request.name, parent=request.parent,
-        custom=bool(request.custom), inputs=canonical_struct(request.object), provider=request.provider,
+        custom=bool(request.custom), wire=_wire(request.object), provider=request.provider,
         version=request.version, plugin_download_url=request.pluginDownloadURL,
         dependencies=frozenset(request.dependencies),
         property_dependencies={k: frozenset(v.urns) for k, v in request.propertyDependencies.items()},
@@ -103,7 +121,7 @@ def read(request: Any, urn: str) -> Registration:
     """A ``ReadResourceRequest`` as plain data."""
     return Registration(
         op="read", urn=urn, type=request.type, name=request.name, parent=request.parent, custom=True,
-        inputs=canonical_struct(request.properties), provider=request.provider, version=request.version,
+        wire=_wire(request.properties), provider=request.provider, version=request.version,
         plugin_download_url=request.pluginDownloadURL, dependencies=frozenset(request.dependencies),
         additional_secret_outputs=tuple(request.additionalSecretOutputs), id=request.id,
     )
@@ -153,9 +171,9 @@ def _monitor_class() -> type:
             with self._lock:
                 self.registrations.append(reg)
             answer = self.respond(reg) if self.respond is not None and custom else None
-            if answer is None:
+            if answer is None:   # ReplayMocks answers by name and id: the inputs are not decoded for it
                 id_, _state = self.mocks.new_resource(MockResourceArgs(
-                    typ=request.type, name=request.name, inputs=reg.inputs, provider=request.provider,
+                    typ=request.type, name=request.name, inputs={}, provider=request.provider,
                     resource_id=resource_id, custom=custom))
                 answer = (id_ or resource_id, {})
             with self._lock:

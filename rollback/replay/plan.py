@@ -52,6 +52,7 @@ from rollback.replay._common import (
     format_seconds,
     is_default_provider,
     is_default_provider_urn,
+    plain_recorded_inputs,
     qualified_type,
     recorded_inputs,
     semver_key,
@@ -239,12 +240,13 @@ class _Planner:
     def _draft(self, r: Resource) -> _Draft:
         d = _Draft(res=r, kind=self.kinds[r.urn])
         d.provider, d.version, d.url = self.providers.choose(r, d.kind)
-        inputs = recorded_inputs(r)
+        plain = plain_recorded_inputs(r)   # nothing special in it: sent as recorded, no copy
+        inputs = plain if plain is not None else recorded_inputs(r)
         for key in inputs:
             if key in SDK_ATTRIBUTES:
                 raise self._refuse(f"{r.urn}: input {key!r} collides with an attribute of the Python SDK's "
                                    f"resource objects and cannot be sent")
-        d.inputs = self._prepare_map(inputs, r.urn, "input", refs=d.refs)
+        d.inputs = plain if plain is not None else self._prepare_map(inputs, r.urn, "input", refs=d.refs)
         if d.kind == "component":
             d.outputs = self._prepare_map(dict(r.outputs), r.urn, "output", refs=None)
         if d.kind == "read" and not r.id:
@@ -427,6 +429,7 @@ class _Planner:
             delete_before_replace=dbr, aliases=aliases, live_refs=tuple(d.live),
             exposed_outputs=tuple(sorted(self.follower.exposed.get(r.urn, ()))),
             env_var_mappings=self._files.env_var_mappings(r) if kind == "provider" else {},
+            references=tuple(dict.fromkeys(d.refs)),
         )
 
 

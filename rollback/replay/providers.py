@@ -45,6 +45,8 @@ class ProviderChoices:
         self.stats: dict[tuple[str, str | None, str | None], int] = {}
         self.unprovided = 0            # resources with no recorded provider (state from before provider references)
         self.current_newest = self._current_default_versions()
+        self._decided: dict[tuple[str | None, str | None, str | None], tuple[str | None, str | None, str | None,
+                                                                             str | None]] = {}
 
     def choose(self, r: Resource, kind: Kind) -> tuple[str | None, str | None, str | None]:
         """(explicit provider step, plugin version, plugin download URL) for ``r``."""
@@ -78,6 +80,21 @@ class ProviderChoices:
                 return None, None, None
             self._record(r.urn, pkg, None, used[0])
             return None, used[0], used[1]
+        # Resources of one provider choose alike: decided once per provider reference (and current one).
+        cur = self.current_by_urn.get(r.urn) if self.policy == "current" else None
+        key = (r.provider, pkg, cur.provider if cur is not None else None)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = self._choose_provided(r, pkg)
+        step, target_v, used_v, used_url = decided
+        if step is not None:
+            return step, None, None
+        self._record(r.urn, pkg or "", target_v, used_v)
+        return None, used_v, used_url
+
+    def _choose_provided(self, r: Resource, pkg: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+        """(explicit provider step, target version, version sent, download URL) for a resource with a provider."""
+        assert r.provider
         purn, _pid = split_provider_ref(r.provider)
         ptype = qualified_type(purn).rsplit("$", 1)[-1]
         if provider_package(ptype) != pkg:
@@ -86,7 +103,7 @@ class ProviderChoices:
         if purn in self.members:
             if not self.members[purn].is_provider:
                 raise self.refuse(f"{r.urn}: its provider reference {purn} is not a provider")
-            return purn, None, None
+            return purn, None, None, None
         if not is_default_provider_urn(purn):
             raise self.refuse(f"{r.urn}: its provider {purn} is not in the checkpoint")
         default = self.defaults.get(purn)
@@ -99,8 +116,7 @@ class ProviderChoices:
             kept = self._current_for(r, pkg)
             if kept is not None and kept[0]:
                 used_v, used_url = kept
-        self._record(r.urn, pkg or "", target_v, used_v)
-        return None, used_v, used_url
+        return None, target_v, used_v, used_url
 
     def _current_default_versions(self) -> dict[str, tuple[str, str | None]]:
         newest: dict[str, tuple[str, str | None]] = {}

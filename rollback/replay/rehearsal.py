@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,8 @@ from rollback.models import Deployment
 from rollback.replay._common import FollowOutput
 from rollback.replay.check import Expectations, check
 from rollback.replay.mocks import Registration, Responder, recording_monitor, run_under_mocks
-from rollback.replay.program import inline_program
+from rollback.replay.program import REHEARSAL_WINDOW, inline_program
+from rollback.replay.scope import narrowed
 from rollback.replay.types import ReplayPlan
 from rollback.replay.wire import to_wire
 from rollback.state.secrets import SecretBox
@@ -35,25 +36,35 @@ __all__ = ["RehearsalResult", "rehearse"]
 @dataclass(frozen=True)
 class RehearsalResult:
     ok: bool
-    resources: int
+    resources: int                 # resources checked
     mismatches: tuple[str, ...] = ()
     registered: int = 0
     seconds: float = 0.0
+    scope: str = "full"            # "full": every resource; "changed": see rollback.replay.scope
+    total: int | None = None       # resources a full rehearsal checks (when the scope is narrower)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "resources": self.resources, "mismatches": list(self.mismatches)}
+        return {"scope": self.scope, "ok": self.ok, "resources": self.resources,
+                "total": self.resources if self.total is None else self.total, "mismatches": list(self.mismatches)}
 
 
 def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, project: str, stack: str,
-             timeout: float | None = None, program: Callable[[], None] | None = None) -> RehearsalResult:
+             timeout: float | None = None, program: Callable[[], Any] | None = None,
+             only: Collection[str] | None = None) -> RehearsalResult:
     """Run ``plan``'s program under mocks and check it re-registers ``target`` faithfully.
 
     ``resources`` in the result counts the target's live resources other than the root stack and the
-    default providers (which the engine makes itself): exactly the registrations expected. ``program``
-    replaces the plan's own (:func:`~rollback.replay.program.inline_program`): a seam for tests.
+    default providers (which the engine makes itself): exactly the registrations expected. ``only``
+    (recorded URNs, closed under what steps need: :func:`~rollback.replay.scope.changed_scope`) rehearses
+    just those steps (``scope`` "changed"). ``program`` replaces the plan's own
+    (:func:`~rollback.replay.program.inline_program`): a seam for tests.
     """
     started = time.monotonic()
-    expected = Expectations(plan, target, secrets, project=project, stack=stack)
+    total = None
+    if only is not None:
+        total = len(plan.steps)
+        plan = narrowed(plan, only)
+    expected = Expectations(plan, target, secrets, project=project, stack=stack, only=only)
     mismatches: list[str] = list(expected.problems)
     if (plan.project, plan.stack) != (project, stack):
         mismatches.append(f"the plan was built for {plan.project}/{plan.stack}, the rehearsal runs "
@@ -61,7 +72,8 @@ def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, projec
     monitor = recording_monitor(project=project, stack=stack,
                                 respond=_responder(expected, plan, secrets.reveal))
     limit = timeout if timeout is not None else 60.0 + 0.05 * len(plan.steps)
-    run = run_under_mocks(program or inline_program(plan), project=project, stack=stack, monitor=monitor, timeout=limit)
+    run = run_under_mocks(program or inline_program(plan, window=REHEARSAL_WINDOW), project=project, stack=stack,
+                          monitor=monitor, timeout=limit)
     if run.timed_out:
         mismatches.append(f"the replay program did not finish under mocks within {limit:.0f} s")
     elif run.error is not None:
@@ -72,7 +84,8 @@ def rehearse(plan: ReplayPlan, target: Deployment, *, secrets: SecretBox, projec
     else:
         mismatches.extend(check(expected, monitor))
     return RehearsalResult(ok=not mismatches, resources=len(expected.resources), mismatches=tuple(mismatches),
-                           registered=len(monitor.registrations), seconds=time.monotonic() - started)
+                           registered=len(monitor.registrations), seconds=time.monotonic() - started,
+                           scope="full" if only is None else "changed", total=total)
 
 
 def _responder(expected: Expectations, plan: ReplayPlan, reveal: Callable[[Secret], Any]) -> Responder:

@@ -32,7 +32,7 @@ class LiveRef:
                 "current": self.current}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class ReplayStep:
     """One registration of the replay program."""
 
@@ -62,6 +62,7 @@ class ReplayStep:
     live_refs: tuple[LiveRef, ...] = ()       # inputs sent as live references to dependencies' outputs
     exposed_outputs: tuple[str, ...] = ()     # output properties other steps follow (placeholders in props)
     env_var_mappings: dict[str, str] = field(default_factory=dict)   # explicit providers: __internal.envVarMappings
+    references: tuple[str, ...] = ()          # recorded URNs of the resources its inputs refer to
 
     @property
     def custom(self) -> bool:

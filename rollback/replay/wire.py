@@ -154,3 +154,43 @@ def to_wire(value: Any, reveal: Callable[[Secret], Any]) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return None
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    """A canonical value as the wire JSON the SDK sends for it (no assets, archives, references or bytes)."""
+    if value is None or value.__class__ in (str, float):
+        return value
+    if value.__class__ is dict:
+        if SIG in value:
+            raise _NotPlain   # data that looks like a special value on the wire
+        return {k: _plain(v) for k, v in value.items()}
+    if value.__class__ is list:
+        return [_plain(v) for v in value]
+    if value.__class__ is tuple:
+        tag = value[0]
+        if tag == "bool":
+            return value[1]
+        if tag == "secret":
+            return {SIG: SECRET_SIG, "value": _plain(value[1])}
+        if tag == "unknown":
+            return UNKNOWN_VALUE
+    raise _NotPlain
+
+
+def wire_bytes(canonical: Mapping[str, Any]) -> bytes | None:
+    """The deterministic serialization of the ``Struct`` the SDK sends for canonical property values (equal
+    bytes mean equal values: :func:`canonical_struct` of them is ``canonical``), or None for values the SDK
+    may send in more than one form (assets, archives, references): compare those canonically."""
+    from google.protobuf import struct_pb2
+
+    try:
+        plain = {k: _plain(v) for k, v in canonical.items()}
+    except _NotPlain:
+        return None
+    struct = struct_pb2.Struct()
+    struct.update(plain)
+    return bytes(struct.SerializeToString(deterministic=True))

@@ -6,7 +6,8 @@ through the Pulumi CLI); :func:`rollback.state.open.open_backend` opens the one 
 above ``state/`` knows which it has.
 
 - A stack's history is a list of :class:`HistoryEntry` (a listing: nothing is read); an entry's update
-  info and checkpoint are read when asked for, by entry. The current state is read by stack.
+  info and checkpoint are read when asked for, by entry. The current state is read by stack; where the
+  backend can, it compares it with a checkpoint or reads its end without reading it whole.
 - :meth:`Backend.describe` names what was read, for messages (a path, a URL, ``pulumi stack export``).
 - :meth:`Backend.locks` says who holds the stack (DIY lock files; Cloud: an update in progress).
 - :meth:`Backend.side_store` is where infra-rollback keeps its own marks and audit records for a stack,
@@ -95,6 +96,10 @@ class SideStore(Protocol):
 
 
 class Backend(Protocol):
+    #: Whether the backend's reads may run from several threads at once (the history listing in the
+    #: background, several versions' metadata at once): True for DIY stores, False for the Pulumi CLI.
+    concurrent_reads: bool
+
     @property
     def url(self) -> str: ...
 
@@ -127,6 +132,16 @@ class Backend(Protocol):
 
     def read_current(self, ref: StackRef) -> bytes:
         """The stack's current state, as stored (maybe compressed)."""
+        ...
+
+    def read_current_tail(self, ref: StackRef, size: int) -> tuple[bytes, bool] | None:
+        """The last ``size`` bytes of the current state and whether that is all of it, where the backend can
+        read a file's end alone (uncompressed DIY files); else None."""
+        ...
+
+    def is_current(self, ref: StackRef, entry: HistoryEntry) -> bool | None:
+        """Whether an entry's checkpoint holds exactly the current state's bytes, where the backend can tell
+        without reading both whole (equal ETags, files compared a block at a time); else None."""
         ...
 
     def describe(self, ref: StackRef, entry: HistoryEntry | None = None, *, part: Part = "checkpoint") -> str:

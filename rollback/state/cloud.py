@@ -102,6 +102,7 @@ class CloudBackend:
     """A Pulumi Cloud / Pulumi Service backend, read through the Pulumi CLI (see the module docstring)."""
 
     cheap_checkpoints = False     # each checkpoint is a `pulumi stack export --version N`
+    concurrent_reads = False   # one CLI workspace, and listings it pages through as it goes
 
     def __init__(self, url: str, *, command: PulumiRunner | None = None, records: Store | None = None,
                  records_url: str | None = None, project_dir: Path | None = None,
@@ -357,6 +358,12 @@ class CloudBackend:
         if fq not in self._current:
             self._current[fq] = self._export(fq, None)
         return self._current[fq]
+
+    def read_current_tail(self, ref: StackRef, size: int) -> tuple[bytes, bool] | None:
+        return None   # an export is the whole state
+
+    def is_current(self, ref: StackRef, entry: HistoryEntry) -> bool | None:
+        return None   # the service keeps no digests this client can list
 
     def read_current(self, ref: StackRef) -> bytes:
         return self._current_bytes(self.qualified_name(ref))

@@ -22,6 +22,7 @@ from typing import Any
 
 from rollback.errors import BadInput, StateError
 from rollback.models import Deployment, Resource
+from rollback.state.values import MAX_DEPTH as VALUES_MAX_DEPTH
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -140,9 +141,9 @@ def decompress(data: bytes, *, source: str, environ: Mapping[str, str] | None = 
 
 
 # -- JSON --------------------------------------------------------------------------------------
-#: How deeply a JSON document may nest. Pulumi (Go) reads deeper files; the code that walks property
-#: values here recurses, so deeper documents are refused with a clear message instead.
-MAX_DEPTH = 200
+#: How deeply a JSON document may nest (see :data:`rollback.state.values.MAX_DEPTH`: a resource's values are
+#: checked as they are decoded, everything else as it is read).
+MAX_DEPTH = VALUES_MAX_DEPTH
 
 
 class _NotJson(ValueError):
@@ -212,6 +213,306 @@ def load_json(data: bytes, *, source: str) -> Any:
     return parse_json(raw, source=source)
 
 
+# -- reading a state document in one pass, knowing where each resource's text is --------------------
+_WS = re.compile(r"[ \t\n\r]*")
+Spans = dict[int, list[tuple[int, int]]]   # id(resources list) -> (start, end) of each element's text
+
+
+class _Unusual(Exception):
+    """The document is not shaped as the one-pass reader expects: read it with :func:`parse_json`."""
+
+
+class _Reader:
+    """One pass over a state document's text with the C JSON scanner (strict as :func:`parse_json`).
+
+    The envelope (``{"version", "checkpoint": {"latest": {...}}}``, ``{"version", "deployment": {...}}`` or
+    the unversioned ``{"latest": ...}``) is walked here; every other value is scanned whole, except that
+    each element of the deployment's ``resources`` array is scanned on its own, so that its text span is
+    known. Values outside the resources are checked for depth now; a resource's values are checked when
+    they are decoded (:func:`rollback.state.values.decode`), so unchanged resources are never walked.
+    """
+
+    _DESCEND = {0: {"checkpoint": 1, "deployment": 2, "latest": 2}, 1: {"latest": 2}}
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.scan = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_float).scan_once
+        self.ws = _WS.match
+        self.spans: Spans = {}
+
+    def document(self) -> Any:
+        text = self.text
+        i = self.ws(text, 0).end()
+        if text[i:i + 1] == "{":
+            value, i = self._object(i, kind=0, level=1)
+        else:
+            value, i = self.scan(text, i)
+        if self.ws(text, i).end() != len(text):
+            raise _Unusual("extra data")
+        return value
+
+    def _scanned(self, i: int, level: int) -> tuple[Any, int]:
+        value, end = self.scan(self.text, i)
+        if value.__class__ in (dict, list) and _depth(value, MAX_DEPTH - level) > MAX_DEPTH - level:
+            raise _Unusual("too deep")   # parse_json says so, naming the file
+        return value, end
+
+    def _object(self, i: int, *, kind: int, level: int) -> tuple[dict[str, Any], int]:
+        """The object at ``text[i] == '{'``; ``kind`` 0 top, 1 checkpoint, 2 deployment."""
+        text, ws, scan = self.text, self.ws, self.scan
+        out: dict[str, Any] = {}
+        i = ws(text, i + 1).end()
+        if text[i] == "}":
+            return out, i + 1
+        descend = self._DESCEND.get(kind, {})
+        while True:
+            if text[i] != '"':
+                raise _Unusual("key")
+            key, i = scan(text, i)
+            i = ws(text, i).end()
+            if text[i] != ":":
+                raise _Unusual("colon")
+            i = ws(text, i + 1).end()
+            lower = key.lower()
+            inner = descend.get(lower)
+            if inner is not None and text[i] == "{":
+                out[key], i = self._object(i, kind=inner, level=level + 1)
+            elif kind == 2 and lower == "resources" and text[i] == "[":
+                out[key], i = self._resources(i, level=level + 1)
+            else:
+                out[key], i = self._scanned(i, level)
+            i = ws(text, i).end()
+            c = text[i]
+            if c == ",":
+                i = ws(text, i + 1).end()
+            elif c == "}":
+                return out, i + 1
+            else:
+                raise _Unusual("separator")
+
+    def _resources(self, i: int, *, level: int) -> tuple[list[Any], int]:
+        text, ws, scan = self.text, self.ws, self.scan
+        out: list[Any] = []
+        spans: list[tuple[int, int]] = []
+        i = ws(text, i + 1).end()
+        if text[i] != "]":
+            while True:
+                start = i
+                value, i = scan(text, i)
+                out.append(value)
+                spans.append((start, i))
+                i = ws(text, i).end()
+                c = text[i]
+                if c == ",":
+                    i = ws(text, i + 1).end()
+                elif c == "]":
+                    break
+                else:
+                    raise _Unusual("separator")
+        self.spans[id(out)] = spans
+        return out, i + 1
+
+
+def read_document(raw: bytes, *, source: str) -> tuple[Any, str | None, Spans]:
+    """(document, its text, the resources' spans) of a decompressed state file: one pass, as strict as
+    :func:`parse_json`, which reads (and names what is wrong with) anything the one-pass reader does not."""
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        reader = _Reader(text)
+        try:
+            return reader.document(), text, reader.spans
+        except (_Unusual, StopIteration, IndexError, ValueError, RecursionError):
+            pass
+    return parse_json(raw, source=source), None, {}
+
+
+def _member_span(text: str, name: str) -> tuple[int, int] | None:
+    """Where the value of the deployment's member ``name`` is in a state document's text, walking only the
+    envelope before it; None when the document is not shaped so that it comes before the resources."""
+    reader = _Reader(text)
+    scan, ws = reader.scan, reader.ws
+    try:
+        i = ws(text, 0).end()
+        kind = 0
+        while True:
+            if text[i] != "{":
+                return None
+            i = ws(text, i + 1).end()
+            descend = _Reader._DESCEND.get(kind, {})
+            while True:
+                if text[i] != '"':
+                    return None
+                key, i = scan(text, i)
+                i = ws(text, i).end()
+                if text[i] != ":":
+                    return None
+                i = ws(text, i + 1).end()
+                lower = key.lower()
+                if kind == 2 and lower in (name, "resources"):
+                    return (i, scan(text, i)[1]) if lower == name else None
+                if lower in descend:
+                    kind = descend[lower]
+                    break
+                _value, i = scan(text, i)
+                i = ws(text, i).end()
+                if text[i] != ",":
+                    return None
+                i = ws(text, i + 1).end()
+    except (StopIteration, IndexError, ValueError, RecursionError):
+        return None
+
+
+def head_secrets_provider(raw: bytes) -> dict[str, Any] | None:
+    """The deployment's ``secrets_providers``, read from the first bytes of a state file (Pulumi writes it
+    before the resources), or None: so that a key can be derived while the rest is read."""
+    head = raw[:1 << 16].decode("utf-8", "ignore")
+    span = _member_span(head, "secrets_providers")
+    if span is None:
+        return None
+    try:
+        value = json.loads(head[span[0]:span[1]])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def same_but_manifest(a: bytes, b: bytes) -> bool:
+    """Whether two decompressed state files are byte for byte the same except for the deployment's
+    ``manifest`` (the time, the CLI version): what a ``pulumi up`` that changed nothing leaves behind.
+    False when that cannot be told cheaply (the caller compares what the files hold instead)."""
+    if a == b:
+        return True
+    spans = []
+    for data in (a, b):
+        head = data[:1 << 16].decode("utf-8", "ignore")
+        span = _member_span(head, "manifest")
+        if span is None or not head[:span[1]].isascii():
+            return False   # offsets in the text are offsets in the bytes only for ASCII
+        spans.append(span)
+    (sa, ea), (sb, eb) = spans
+    # compared in place (a memoryview as the prefix): no copies of two big files
+    return (sa == sb and a.startswith(memoryview(b)[:sb]) and len(a) - ea == len(b) - eb
+            and a.startswith(memoryview(b)[eb:], ea))
+
+
+# -- pending operations, from the end of a state file ----------------------------------------------
+def _closers_to_end(text: str, i: int, ws: Any) -> int:
+    """How many ``}`` (and nothing else but whitespace) follow ``text[i:]`` to its end; -1 otherwise."""
+    n = 0
+    i = ws(text, i).end()
+    while i < len(text):
+        if text[i] != "}":
+            return -1
+        n += 1
+        i = ws(text, i + 1).end()
+    return n
+
+
+def _before(text: str, i: int) -> int:
+    """The index of the last character before ``i`` that is not JSON whitespace (-1: none)."""
+    i -= 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    return i
+
+
+def _member(text: str, key: str, before: int, scan: Any, ws: Any) -> tuple[int, Any, int] | None:
+    """The last ``"key": value`` member starting before ``before`` that follows a comma: (start of the key,
+    value, end of the value)."""
+    needle = json.dumps(key)
+    at = text.rfind(needle, 0, before)
+    while at > 0:
+        prev = _before(text, at)
+        if prev >= 0 and text[prev] == ",":
+            try:
+                i = ws(text, at + len(needle)).end()
+                if text[i] == ":":
+                    value, end = scan(text, ws(text, i + 1).end())
+                    return at, value, end
+            except (StopIteration, IndexError, ValueError, RecursionError):
+                pass
+        at = text.rfind(needle, 0, at)
+    return None
+
+
+def _element_start(text: str, end: int) -> int | None:
+    """Where the JSON object ending at ``text[end] == '}'`` starts, walking back over strings."""
+    depth = 0
+    i = end
+    while i >= 0:
+        c = text[i]
+        if c == '"':
+            j = i
+            while True:
+                j = text.rfind('"', 0, j)
+                if j < 0:
+                    return None
+                k = j
+                while k > 0 and text[k - 1] == "\\":
+                    k -= 1
+                if (j - k) % 2 == 0:
+                    break
+            i = j - 1
+            continue
+        if c in "}]":
+            depth += 1
+        elif c in "{[":
+            depth -= 1
+            if depth == 0:
+                return i
+        i -= 1
+    return None
+
+
+def pending_operations_at_end(data: bytes, *, whole: bool) -> int | None:
+    """How many pending operations a state file records, read from its last bytes ``data`` (``whole``: the
+    file entire), without parsing its resources.
+
+    Pulumi writes a deployment's members in the order manifest, secrets_providers, resources,
+    pending_operations (only when there are some), metadata (always), and the deployment last in its
+    envelope: so the file ends with ``... ], "metadata": {...} } } }``, and the array before ``metadata`` is
+    the pending operations if its key is there, else the resources (its last element has a ``urn``). None
+    when the end of the file is not laid out so, or does not reach far enough back to tell: the caller
+    reads the state instead."""
+    text = data.decode("utf-8", "ignore")
+    scan = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_float).scan_once
+    ws = _WS.match
+    meta = _member(text, "metadata", len(text), scan, ws)
+    if meta is None or _closers_to_end(text, meta[2], ws) not in (2, 3):
+        return None
+    comma = _before(text, meta[0])
+    close = _before(text, comma)
+    if close < 0 or text[close] != "]":
+        return None
+    pending = _member(text, "pending_operations", comma, scan, ws)
+    if pending is not None and pending[2] == close + 1:
+        value = pending[1]
+        return len(value) if isinstance(value, list) else 0 if value is None else None
+    if whole:
+        return 0 if '"pending_operations"' not in text else None
+    last = _before(text, close)
+    if last >= 0 and text[last] == "[":   # an empty array: named just before it
+        colon = _before(text, last)
+        name = _before(text, colon) + 1
+        return 0 if colon >= 0 and text[colon] == ":" and (
+            text.endswith('"resources"', 0, name) or text.endswith('"pending_operations"', 0, name)) else None
+    if last < 0 or text[last] != "}":
+        return None
+    start = _element_start(text, last)
+    if start is None:
+        return None
+    try:
+        element, end = scan(text, start)
+    except (StopIteration, IndexError, ValueError, RecursionError):
+        return None
+    if end != last + 1 or not isinstance(element, dict):
+        return None
+    return 0 if "urn" in element and "resource" not in element else None
+
+
 def ci_get(obj: dict[str, Any], key: str, default: Any = None) -> Any:
     """``obj[key]`` with Go's case-insensitive fallback."""
     if key in obj:
@@ -225,10 +526,15 @@ def ci_get(obj: dict[str, Any], key: str, default: Any = None) -> Any:
 
 def parse_deployment(data: bytes | str | dict[str, Any], *, source: str) -> Deployment:
     """Parse a whole state document (either envelope) into a Deployment."""
+    spans: Spans = {}
+    text: str | None = None
     if isinstance(data, dict):
         doc = data
     else:
-        doc = load_json(data.encode() if isinstance(data, str) else data, source=source)
+        raw = decompress(data.encode() if isinstance(data, str) else data, source=source)
+        if not raw or raw.isspace():
+            raise StateError(f"{source}: empty state file")
+        doc, text, spans = read_document(raw, source=source)
     if not isinstance(doc, dict):
         raise StateError(f"{source}: not a Pulumi state file (top level is not an object)")
     version = ci_get(doc, "version")
@@ -268,9 +574,14 @@ def parse_deployment(data: bytes | str | dict[str, Any], *, source: str) -> Depl
     raw_resources = ci_get(deployment, "resources") or []
     if not isinstance(raw_resources, list):
         raise StateError(f"{source}: 'resources' is not a list")
+    where = spans.get(id(raw_resources)) if text is not None else None
     if version < MIN_VERSION:
         raw_resources = [_migrate_resource(r) if isinstance(r, dict) else r for r in raw_resources]
-    resources = tuple(parse_resource(r, source=source, index=i) for i, r in enumerate(raw_resources))
+    if where is not None and len(where) == len(raw_resources):
+        resources = tuple(parse_resource(r, source=source, index=i, text=(text, *where[i]))  # type: ignore[arg-type]
+                          for i, r in enumerate(raw_resources))
+    else:
+        resources = tuple(parse_resource(r, source=source, index=i) for i, r in enumerate(raw_resources))
     _check_unique(resources, source)
     pending = ci_get(deployment, "pending_operations") or []
     return Deployment(
@@ -325,17 +636,15 @@ _STRING_KEYS = ("type", "id", "parent", "provider", "deletedWith", "importID")
 
 
 def _normalise_keys(obj: dict[str, Any]) -> dict[str, Any]:
-    if all(k in _RESOURCE_KEYS for k in obj):
+    if _RESOURCE_KEYS.issuperset(obj):
         return obj
     canonical = {k.lower(): k for k in _RESOURCE_KEYS}
     return {canonical.get(k.lower(), k): v for k, v in obj.items()}
 
 
-def _strs(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def parse_resource(obj: Any, *, source: str, index: int) -> Resource:
+def parse_resource(obj: Any, *, source: str, index: int, text: tuple[str, int, int] | None = None) -> Resource:
+    """One resource of a state file, checked as Go's decoder would check its fields (the rest is derived
+    from the JSON when first used: see :meth:`Resource.from_state`)."""
     if not isinstance(obj, dict):
         raise StateError(f"{source}: resource #{index} is not an object")
     r = _normalise_keys(obj)
@@ -343,37 +652,14 @@ def parse_resource(obj: Any, *, source: str, index: int) -> Resource:
     if not isinstance(urn, str) or not urn:
         raise StateError(f"{source}: resource #{index} has no URN")
     for key in _OBJECT_KEYS:
-        if r.get(key) is not None and not isinstance(r[key], dict):
+        value = r.get(key)
+        if value is not None and not isinstance(value, dict):
             raise StateError(f"{source}: resource {urn}: '{key}' is not an object")
     for key in _STRING_KEYS:
-        if r.get(key) is not None and not isinstance(r[key], str):
+        value = r.get(key)
+        if value is not None and not isinstance(value, str):
             raise StateError(f"{source}: resource {urn}: '{key}' is not a string")
-    pdeps = r.get("propertyDependencies") or {}
-    timeouts = r.get("customTimeouts") or {}
-    return Resource(
-        urn=urn,
-        type=str(r.get("type") or ""),
-        custom=bool(r.get("custom")),
-        id=r.get("id") or None,
-        parent=r.get("parent") or None,
-        provider=r.get("provider") or None,
-        protect=bool(r.get("protect")),
-        external=bool(r.get("external")),
-        delete=bool(r.get("delete")),
-        pending_replacement=bool(r.get("pendingReplacement")),
-        retain_on_delete=bool(r.get("retainOnDelete")),
-        dependencies=_strs(r.get("dependencies")),
-        property_dependencies={k: _strs(v) for k, v in pdeps.items()} if isinstance(pdeps, dict) else {},
-        additional_secret_outputs=_strs(r.get("additionalSecretOutputs")),
-        ignore_changes=_strs(r.get("ignoreChanges")),
-        replace_on_changes=_strs(r.get("replaceOnChanges")),
-        custom_timeouts={k: float(v) for k, v in timeouts.items() if isinstance(v, (int, float))}
-        if isinstance(timeouts, dict) else {},
-        deleted_with=r.get("deletedWith") or None,
-        aliases=_strs(r.get("aliases")),
-        import_id=r.get("importID") or None,
-        raw=r,
-    )
+    return Resource.from_state(r, source=source, text=text)
 
 
 def read_update_info(data: bytes, *, source: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Pulumi's files; our own marks and records live beside ``.pulumi/`` under ``.infr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ from rollback.safetext import one_line
 from rollback.state import names
 from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
 from rollback.state.codec import read_update_info
-from rollback.state.store import NotFoundInStore, Store
+from rollback.state.store import Entry, NotFoundInStore, Store
 
 PULUMI_DIR = ".pulumi"
 META_VERSIONS = {0: "legacy", 1: "project"}   # what Pulumi reads (pkg/backend/diy/backend.go)
 _SUFFIXES = (".json", ".json.gz", ".json.zst")
+_PLAIN_META = re.compile(rb"version:[ ]*([0-9]{1,9})[ ]*\n?")
 
 
 def _strip_suffix(name: str) -> tuple[str, str] | None:
@@ -41,15 +43,19 @@ class DiyEntry(HistoryEntry):
 
     info_key: str | None = None
     checkpoint_key: str | None = None
+    checkpoint_etag: str | None = None   # the store's digest of the checkpoint's bytes, when listed (S3)
 
 
 class DiyBackend:
     """A DIY backend: stacks, history and locks under ``.pulumi/``."""
 
+    concurrent_reads = True   # local files, and boto3's clients, are safe to read from several threads
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._layout: str | None = None
-        self._stack_keys: dict[StackRef, str] = {}
+        self._stack_files: dict[StackRef, Entry] = {}
+        self._folders: dict[str, list[Entry]] = {}
 
     @property
     def url(self) -> str:
@@ -76,6 +82,15 @@ class DiyBackend:
     @staticmethod
     def _meta_version(raw: bytes, where: str) -> int:
         """meta.yaml's ``version``, refused where Pulumi refuses it ("corrupt store", "unsupported")."""
+        plain = _PLAIN_META.fullmatch(raw)   # what Pulumi writes ("version: 1"): no YAML parser needed
+        version = int(plain.group(1)) if plain is not None else DiyBackend._yaml_version(raw, where)
+        if version not in META_VERSIONS:
+            raise StateError(f"{where}: meta.yaml version {version} is not supported (Pulumi reads versions 0 and 1; "
+                             f"a newer Pulumi CLI wrote this backend?)")
+        return version
+
+    @staticmethod
+    def _yaml_version(raw: bytes, where: str) -> int:
         import yaml
 
         try:
@@ -89,12 +104,11 @@ class DiyBackend:
             raise StateError(f"{where}: corrupt store: no 'version'")
         if not isinstance(version, int) or isinstance(version, bool):
             raise StateError(f"{where}: corrupt store: 'version' is not a whole number")
-        if version not in META_VERSIONS:
-            raise StateError(f"{where}: meta.yaml version {version} is not supported (Pulumi reads versions 0 and 1; "
-                             f"a newer Pulumi CLI wrote this backend?)")
         return version
 
     def check_exists(self) -> None:
+        if self.layout == "project":
+            return   # meta.yaml was read: .pulumi/ is there
         if not self.store.exists(PULUMI_DIR):
             raise BadInput(f"backend {self.url}: no Pulumi state found (missing {PULUMI_DIR}/ directory)")
 
@@ -115,9 +129,15 @@ class DiyBackend:
                           key=lambda r: (r.project, r.name))
         return [StackRef(project or "", n) for n in sorted(self._stack_names(f"{PULUMI_DIR}/stacks"))]
 
+    def _stack_folder(self, prefix: str) -> list[Entry]:
+        """A folder of stack files, listed once per command (resolving a stack and finding its file both ask)."""
+        if prefix not in self._folders:
+            self._folders[prefix] = self.store.list(prefix)
+        return self._folders[prefix]
+
     def _stack_names(self, prefix: str) -> set[str]:
         found = set()
-        for entry in self.store.list(prefix):
+        for entry in self._stack_folder(prefix):
             parsed = _strip_suffix(entry.key.rsplit("/", 1)[-1])
             if parsed and names.is_name(parsed[0]):   # Pulumi skips files whose name is no stack name
                 found.add(parsed[0])
@@ -158,17 +178,19 @@ class DiyBackend:
         project in their names); otherwise the engine's default (organization/<project>/<stack>)."""
         return ref.name if self.layout == "legacy" else None
 
-    def _stack_file_key(self, ref: StackRef) -> str:
+    def _stack_file(self, ref: StackRef) -> Entry:
         """The stack file; where several variants exist (.json, .json.gz, .json.zst) the newest wins."""
-        if ref in self._stack_keys:
-            return self._stack_keys[ref]
-        folder = f"{PULUMI_DIR}/stacks/{ref.project}" if self.layout == "project" else f"{PULUMI_DIR}/stacks"
-        variants = [e for e in self.store.list(folder)
-                    if (p := _strip_suffix(e.key.rsplit("/", 1)[-1])) and p[0] == ref.name]
-        if not variants:
-            raise StackNotFound(f"stack '{ref}' not found in backend {self.url}")
-        self._stack_keys[ref] = max(variants, key=lambda e: e.mtime).key
-        return self._stack_keys[ref]
+        if ref not in self._stack_files:
+            folder = f"{PULUMI_DIR}/stacks/{ref.project}" if self.layout == "project" else f"{PULUMI_DIR}/stacks"
+            variants = [e for e in self._stack_folder(folder)
+                        if (p := _strip_suffix(e.key.rsplit("/", 1)[-1])) and p[0] == ref.name]
+            if not variants:
+                raise StackNotFound(f"stack '{ref}' not found in backend {self.url}")
+            self._stack_files[ref] = max(variants, key=lambda e: e.mtime)
+        return self._stack_files[ref]
+
+    def _stack_file_key(self, ref: StackRef) -> str:
+        return self._stack_file(ref).key
 
     def _read(self, key: str) -> bytes:
         try:
@@ -196,6 +218,38 @@ class DiyBackend:
     def read_current(self, ref: StackRef) -> bytes:
         return self._read(self._stack_file_key(ref))
 
+    def read_current_tail(self, ref: StackRef, size: int) -> tuple[bytes, bool] | None:
+        """The last ``size`` bytes of an uncompressed stack file (and whether that is all of it); None for a
+        compressed one, whose end cannot be read without the rest."""
+        key = self._stack_file_key(ref)
+        read_tail = getattr(self.store, "read_tail", None)
+        if not key.endswith(".json") or read_tail is None:
+            return None
+        try:
+            return tuple(read_tail(key, size))  # type: ignore[return-value]
+        except NotFoundInStore as exc:
+            raise StateError(f"{self._where(key)}: file not found") from exc
+
+    def is_current(self, ref: StackRef, entry: HistoryEntry) -> bool | None:
+        """Whether the entry's checkpoint holds the stack file's bytes, told without reading them into
+        memory: equal ETags (S3) are equal bytes; local files are compared a block at a time. None when
+        the backend cannot tell so (one of them compressed, ETags of multipart uploads)."""
+        key = self._keys(entry)[1]
+        if key is None:
+            return False
+        stack = self._stack_file(ref)
+        etag = entry.checkpoint_etag if isinstance(entry, DiyEntry) else None
+        plain = stack.key.endswith(".json") and key.endswith(".json")
+        if stack.etag and etag:
+            if stack.etag == etag:
+                return True
+            if plain and "-" not in stack.etag and "-" not in etag:
+                return False   # MD5s of the whole objects (not multipart): different bytes
+        same_content = getattr(self.store, "same_content", None)
+        if plain and same_content is not None:
+            return same_content(stack.key, key)  # type: ignore[no-any-return]
+        return None
+
     def read_checkpoint(self, ref: StackRef, entry: HistoryEntry) -> bytes:
         key = self._keys(entry)[1]
         if key is None:
@@ -213,7 +267,7 @@ class DiyBackend:
         """History entries, oldest first (by ``<unixnano>``). One listing; reads nothing."""
         prefix = f"{PULUMI_DIR}/history/{self._scope(ref)}"
         infos: dict[int, str] = {}
-        checkpoints: dict[int, tuple[str, int | None]] = {}
+        checkpoints: dict[int, tuple[str, int | None, str | None]] = {}
         head = f"{ref.name}-"
         for entry in self.store.list(prefix):
             base = entry.key.rsplit("/", 1)[-1]
@@ -228,10 +282,11 @@ class DiyBackend:
                         if kind == ".history":
                             infos[n] = entry.key
                         else:   # a compressed file's size says nothing about its content's length
-                            checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None)
+                            checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None, entry.etag)
         return [DiyEntry(n, has_info=n in infos, has_checkpoint=n in checkpoints,
                          checkpoint_size=checkpoints[n][1] if n in checkpoints else None,
-                         info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None)
+                         info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None,
+                         checkpoint_etag=checkpoints[n][2] if n in checkpoints else None)
                 for n in sorted(set(infos) | set(checkpoints))]
 
     # -- locks --------------------------------------------------------------------------------

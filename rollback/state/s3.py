@@ -82,7 +82,8 @@ def _client_kwargs(loc: S3Location) -> tuple[dict[str, Any], dict[str, Any]]:
     from botocore import UNSIGNED
 
     kwargs: dict[str, Any] = {}
-    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60}
+    # 16 connections: history reads up to 16 versions' metadata at once (botocore's default pool is 10)
+    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60, "max_pool_connections": 16}
     if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
         config["retries"] = {"mode": "standard", "max_attempts": 3}
     s3: dict[str, Any] = {}
@@ -115,16 +116,38 @@ def open_s3_store(url: str) -> S3Store:
     """An :class:`S3Store` for ``s3://bucket/prefix[?params]``. Makes no request yet."""
     loc = parse_s3_url(url)
     import boto3
+    import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
     kwargs, config = _client_kwargs(loc)
     try:
-        session = boto3.session.Session(profile_name=loc.params.get("profile") or None)
+        core = botocore.session.get_session()
+        # Timestamps stay text (LastModified of every listed key: a third of a 1,000-key listing's parsing);
+        # the few this store needs are read by _timestamp.
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+        session = boto3.session.Session(botocore_session=core, profile_name=loc.params.get("profile") or None)
         client = session.client("s3", config=Config(**config), **kwargs)
     except (BotoCoreError, ValueError) as exc:  # ProfileNotFound, bad endpoint URL, bad region name, ...
         raise BadInput(f"backend {loc.root}: cannot set up an S3 client ({_first_line(exc)})") from exc
     return S3Store(client, loc)
+
+
+def _timestamp(value: Any) -> float:
+    """Unix seconds of an S3 timestamp, as text (``2026-12-02T15:22:14.000Z``) or parsed; 0.0 when unreadable."""
+    if value is None:
+        return 0.0
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -237,6 +260,26 @@ class S3Store:
         except self._errors() as exc:
             self._fail(exc, action="read", key=key)
 
+    def read_tail(self, key: str, size: int) -> tuple[bytes, bool]:
+        """The last ``size`` bytes (one ranged GET), and whether that is the whole object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key), Range=f"bytes=-{size}")
+            data = bytes(response["Body"].read())
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_KEY:
+                raise NotFoundInStore(key) from exc
+            if code in ("InvalidRange", "416"):   # an empty object has no last bytes
+                return b"", True
+            self._fail(exc, action="read", key=key)
+        except self._errors() as exc:
+            self._fail(exc, action="read", key=key)
+        content_range = str(response.get("ContentRange") or "")   # "bytes START-END/TOTAL"; none: all of it
+        whole = not content_range or content_range.split(" ", 1)[-1].startswith("0-")
+        return data, whole
+
     def list(self, prefix: str) -> list[Entry]:
         folder = self._folder(prefix)
         out: list[Entry] = []
@@ -245,9 +288,10 @@ class S3Store:
                 full = obj["Key"]
                 if full == folder or full.endswith("/"):  # folder marker objects
                     continue
-                modified = obj.get("LastModified")
-                mtime = modified.timestamp() if modified is not None else 0.0
-                out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime))
+                mtime = _timestamp(obj.get("LastModified"))
+                etag = obj.get("ETag")
+                out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime,
+                                 str(etag) if etag else None))
         return out
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:

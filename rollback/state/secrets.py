@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from rollback.state.values import Secret, decode
 
 PBKDF2_ROUNDS = 1_000_000
 _KEY_CACHE: dict[tuple[str, bytes], bytes] = {}
+_DERIVING: dict[tuple[str, bytes], threading.Thread] = {}
+_DERIVING_LOCK = threading.Lock()
 
 
 class SecretUnavailable(Exception):
@@ -51,13 +54,41 @@ def passphrase_from_env(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def derive_key(passphrase: str, salt: bytes) -> bytes:
-    cached = _KEY_CACHE.get((passphrase, salt))
+    """The passphrase key for this salt (PBKDF2, a million rounds: about 0.3 s), derived once per process;
+    when :func:`derive_key_soon` started it, this waits for that."""
+    key = (passphrase, salt)
+    cached = _KEY_CACHE.get(key)
     if cached is None:
-        import hashlib
-
-        cached = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, PBKDF2_ROUNDS, 32)
-        _KEY_CACHE[(passphrase, salt)] = cached
+        pending = _DERIVING.get(key)
+        if pending is not None:
+            pending.join()
+            cached = _KEY_CACHE.get(key)
+    if cached is None:
+        cached = _pbkdf2(passphrase, salt)
+        _KEY_CACHE[key] = cached
     return cached
+
+
+def derive_key_soon(passphrase: str, salt: bytes) -> None:
+    """Start deriving the key in the background: hashing releases the interpreter, so the state is read
+    meanwhile on another core (:func:`derive_key` waits for it)."""
+    key = (passphrase, salt)
+    with _DERIVING_LOCK:
+        if key in _KEY_CACHE or key in _DERIVING:
+            return
+
+        def derive() -> None:
+            _KEY_CACHE[key] = _pbkdf2(passphrase, salt)
+
+        thread = threading.Thread(target=derive, name="infra-rollback-key", daemon=True)
+        _DERIVING[key] = thread
+        thread.start()
+
+
+def _pbkdf2(passphrase: str, salt: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, PBKDF2_ROUNDS, 32)
 
 
 def _b64(text: str) -> bytes:
@@ -172,6 +203,19 @@ class SecretBox:
                                  if kind else "the state names no secrets provider")
             raise SecretUnavailable(self._unavailable)
         return self._decrypt
+
+    def warm(self) -> None:
+        """Start deriving the passphrase key in the background (see :func:`derive_key_soon`); what goes wrong
+        (no passphrase, a malformed salt, a wrong passphrase) is said when the key is used, or by :meth:`check`."""
+        if self.provider_type != "passphrase" or self._decrypt is not None or self._unavailable is not None:
+            return
+        try:
+            phrase = self._passphrase()
+            salt, _check = PassphraseCrypter.parse_salt(str(self._state.get("salt") or ""))
+        except (ValueError, binascii.Error, SecretsError):
+            return
+        if phrase is not None:
+            derive_key_soon(phrase, salt)
 
     def check(self) -> None:
         """Fail now with :class:`SecretsError` if a passphrase is set but wrong."""

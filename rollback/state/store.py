@@ -40,6 +40,7 @@ class Entry:
     key: str
     size: int
     mtime: float
+    etag: str | None = None    # the store's digest of the bytes where the listing tells it (S3's ETag)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ class Store(Protocol):
     def probe(self, folder: str) -> None:
         """Write a small file into ``folder`` and delete it again; one-line error naming the place when
         that fails. Leaves nothing behind (folders it had to create are removed again)."""
+        ...
+
+    def read_tail(self, key: str, size: int) -> tuple[bytes, bool]:
+        """The last ``size`` bytes of a file, and whether that is the whole file."""
         ...
 
 
@@ -197,6 +202,36 @@ class FileStore:
             raise NotFoundInStore(key) from exc
         except OSError as exc:
             raise self._fail(path, exc, "read") from exc
+
+    def read_tail(self, key: str, size: int) -> tuple[bytes, bool]:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as fh:
+                total = os.fstat(fh.fileno()).st_size
+                start = max(0, total - size)
+                fh.seek(start)
+                return fh.read(), start == 0
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFoundInStore(key) from exc
+        except OSError as exc:
+            raise self._fail(path, exc, "read") from exc
+
+    def same_content(self, a: str, b: str) -> bool | None:
+        """Whether two files hold the same bytes, compared a block at a time (None: one cannot be read)."""
+        try:
+            with open(self._path(a), "rb") as fa, open(self._path(b), "rb") as fb:
+                if os.fstat(fa.fileno()).st_size != os.fstat(fb.fileno()).st_size:
+                    return False
+                size = 1 << 16   # small first: files that differ usually do so early (a manifest's time)
+                while True:
+                    block = fa.read(size)
+                    if block != fb.read(size):
+                        return False
+                    if not block:
+                        return True
+                    size = 1 << 20
+        except OSError:
+            return None
 
     def list(self, prefix: str) -> builtins.list[Entry]:
         out: list[Entry] = []

@@ -109,21 +109,47 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
-def decode(value: Any) -> Any:
-    """Decode a raw JSON property value (dicts, lists, scalars) into values of this module."""
-    if isinstance(value, dict):
+#: How deeply a JSON value may nest. Pulumi (Go) reads deeper files; the code that walks property values
+#: here recurses, so deeper values are refused with a clear message instead (checked as they are decoded).
+MAX_DEPTH = 200
+
+
+def decode(value: Any, *, source: str = "") -> Any:
+    """Decode a raw JSON property value (dicts, lists, scalars) into values of this module.
+
+    A value nested more than :data:`MAX_DEPTH` levels deep is refused (:class:`~rollback.errors.StateError`
+    naming ``source``): everything that walks decoded values recurses."""
+    return _decode(value, MAX_DEPTH, source)
+
+
+def _decode(value: Any, budget: int, source: str) -> Any:
+    if value.__class__ is dict:
+        if budget <= 0:
+            _too_deep(source)
         sig = value.get(SIG)
         if sig is None:
-            return {k: decode(v) for k, v in value.items()}
-        return _decode_special(sig, value)
-    if isinstance(value, list):
-        return [decode(v) for v in value]
+            return {k: _decode(v, budget - 1, source) for k, v in value.items()}
+        return _decode_special(sig, value, budget, source)
+    if value.__class__ is list:
+        if budget <= 0:
+            _too_deep(source)
+        return [_decode(v, budget - 1, source) for v in value]
     if value == UNKNOWN_VALUE:
         return UNKNOWN
+    if isinstance(value, (dict, list)):   # subclasses, from code rather than a parser
+        return _decode(dict(value) if isinstance(value, dict) else list(value), budget, source)
     return value
 
 
-def _decode_special(sig: str, value: dict[str, Any]) -> Any:
+def _too_deep(source: str) -> None:
+    from rollback.errors import StateError
+
+    where = f"{source}: " if source else ""
+    raise StateError(f"{where}JSON nested more than {MAX_DEPTH} levels deep (infra-rollback reads at most "
+                     f"{MAX_DEPTH})")
+
+
+def _decode_special(sig: str, value: dict[str, Any], budget: int = MAX_DEPTH, source: str = "") -> Any:
     if sig == SECRET_SIG:
         return Secret(ciphertext=value.get("ciphertext"), plaintext=value.get("plaintext"))
     if sig == ASSET_SIG:
@@ -132,10 +158,11 @@ def _decode_special(sig: str, value: dict[str, Any]) -> Any:
     if sig == ARCHIVE_SIG:
         assets = value.get("assets")
         return Archive(hash=value.get("hash", ""),
-                       assets={k: decode(v) for k, v in assets.items()} if assets is not None else None,
+                       assets={k: _decode(v, budget - 1, source) for k, v in assets.items()}
+                       if assets is not None else None,
                        path=value.get("path"), uri=value.get("uri"))
     if sig == RESOURCE_REF_SIG:
-        return ResourceReference(urn=value.get("urn", ""), id=decode(value.get("id")),
+        return ResourceReference(urn=value.get("urn", ""), id=_decode(value.get("id"), budget - 1, source),
                                  package_version=value.get("packageVersion", ""))
     if sig == RAW_BYTES_SIG:
         try:
@@ -143,7 +170,7 @@ def _decode_special(sig: str, value: dict[str, Any]) -> Any:
         except (ValueError, TypeError):
             return RawBytes(b"")
     # An unknown signature: keep the object as plain data rather than failing.
-    return {k: decode(v) for k, v in value.items()}
+    return {k: _decode(v, budget - 1, source) for k, v in value.items()}
 
 
 def contains_secret(value: Any) -> bool:

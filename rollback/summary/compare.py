@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from rollback.models import Deployment, Resource, WorkloadStatus, urn_name
+from rollback.models import Deployment, Resource, WorkloadStatus, same_inputs, urn_name
 from rollback.state.secrets import SecretBox
 from rollback.state.values import SECRET_TEXT
 from rollback.summary.model import EnvChange, FieldChange, WorkloadChange
@@ -180,12 +179,8 @@ def workload_summary(current: Deployment, target: Deployment, *, current_secrets
         if now is not None and then is not None:
             if now.type != then.type:
                 continue
-            if "inputs" in now.raw and "inputs" in then.raw and now.raw["inputs"] == then.raw["inputs"]:
-                try:
-                    if json.dumps(now.raw["inputs"], sort_keys=True) == json.dumps(then.raw["inputs"], sort_keys=True):
-                        continue
-                except (TypeError, ValueError):
-                    pass
+            if same_inputs(now, then):
+                continue
         wn = extract(now, reveal_all(now.inputs, current_secrets)) if now is not None else None
         wt = extract(then, reveal_all(then.inputs, target_secrets)) if then is not None else None
         if wn is None and wt is None:
