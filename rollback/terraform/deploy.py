@@ -37,7 +37,7 @@ from rollback.terraform.workspace import GitState, Workspace, write_var_file
 class DeployResult:
     provenance: Provenance
     plan: TfPlan
-    changes: dict[str, int]
+    changes: dict[str, int]        # what the engine reports it did (add, change, remove)
     version: int | None            # the workspace's version number after the deploy
     version_key: str | None = None
     state: TfState | None = None
@@ -102,10 +102,13 @@ class TfDeploy:
         """Apply the saved plan and record its provenance; a failed apply is recorded, then raised."""
         ws = self.workspace
         failure: RollbackError | None = None
+        # What the version changed, in the engine-neutral words (the plan's actions: create, update, replace,
+        # delete), as a rollback's version records it; what the engine reports (add, change, remove) beside it.
+        changes = {op: n for op, n in dp.plan.counts().items() if n}
         try:
-            changes = self.engine.apply(ws.workdir, dp.planfile, workspace=ws.name).changes
+            engine_changes = self.engine.apply(ws.workdir, dp.planfile, workspace=ws.name).changes
         except OperationFailed as exc:
-            failure, changes = exc, {}
+            failure, engine_changes = exc, {}
         raw = self.engine.state_pull(ws.workdir, workspace=ws.name)
         state = parse_state(raw, source=ws.backend.describe())
         passphrase = self.passphrase if self.passphrase is not None else passphrase_from_env(self.environ)
@@ -126,7 +129,7 @@ class TfDeploy:
             raise failure
         history = ws.history()
         version = history.current_version()
-        return DeployResult(provenance=record, plan=dp.plan, changes=changes, version=version,
+        return DeployResult(provenance=record, plan=dp.plan, changes=engine_changes, version=version,
                             version_key=history.version(version).key if version else None, state=state)
 
     def run(self) -> DeployResult:

@@ -66,8 +66,8 @@ class TfHistory:
     def count(self) -> int:
         return len(self.objects)
 
-    def _none(self) -> str:
-        """Why the workspace has no version, and which workspaces of its backend do."""
+    def missing(self) -> str:
+        """Why the workspace has no version (it may not exist), and which workspaces of its backend do."""
         where = self.backend.describe()
         try:
             exists = self.backend.exists()
@@ -85,7 +85,7 @@ class TfHistory:
         if not 1 <= number <= len(self.objects):
             where = self.backend.describe()
             if not self.objects:
-                raise VersionNotFound(self._none())
+                raise VersionNotFound(self.missing())
             raise VersionNotFound(f"workspace '{self.backend.workspace}' ({where}) has no version {number} "
                                   f"(versions 1 to {len(self.objects)})")
 
@@ -182,7 +182,7 @@ class TfHistory:
         if text.lower() == "current":
             number = self.current_version()
             if number is None:
-                raise VersionNotFound(self._none())
+                raise VersionNotFound(self.missing())
             return number
         n = version_number(text)
         if n is not None:
@@ -209,7 +209,7 @@ class TfHistory:
                     return Resolution(v, ())
             return GitTarget(ref)
         if not self.objects:
-            raise VersionNotFound(f"{self._none()}: nothing to roll back to")
+            raise VersionNotFound(f"{self.missing()}: nothing to roll back to")
         if spec == "previous":
             return self._previous()
         if spec == "last-good":

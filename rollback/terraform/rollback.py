@@ -235,7 +235,8 @@ class TfRollback:
             secrets_salt=src.secrets_salt if src else None, kind="rollback",
             result="failed" if failed else "succeeded", engine=engine.name,
             engine_version=str(engine.version().get("terraform_version") or ""),
-            started_at=iso(utc_now()) or "", finished_at=iso(utc_now()) or "", changes=rp.plan.counts(),
+            started_at=iso(utc_now()) or "", finished_at=iso(utc_now()) or "",
+            changes={op: n for op, n in rp.plan.counts().items() if n},
             message=f"infra-rollback: roll back to {rp.target_label}" + (f": {self.reason}" if self.reason else ""),
             actor=actor(self.environ))
         ProvenanceStore(ws.backend.store, ws.backend.records_prefix()).save(record)

@@ -22,11 +22,20 @@ import pytest
 
 from tests.paths import EXAMPLES
 from tests.support.moto import moto_server
+from tests.test_json_contract import CHANGE_KEYS, VERSION_KEYS
+from tests.test_json_contract import PREVIEW_KEYS as PULUMI_PREVIEW_KEYS
+
+#: The Pulumi preview's keys (tests/test_json_contract.py) where they apply: not the replay's, plus "terraform".
+REPLAY_KEYS = {"rehearsal", "cannot_restore", "provider_versions", "notes"}
+PREVIEW_KEYS = PULUMI_PREVIEW_KEYS - REPLAY_KEYS
 
 TF_HOME = Path(os.environ.get("INFRA_ROLLBACK_TF_HOME") or Path.home() / ".cache" / "infra-rollback" / "terraform")
 CLI_CONFIG = TF_HOME / "terraformrc"
 SKIP_WHY = ("needs OpenTofu/Terraform and the hashicorp/aws mirror: run scripts/build_terraform.sh first "
             "(or name an engine with INFRA_ROLLBACK_TF_ENGINE)")
+
+
+__all__ = ["CHANGE_KEYS", "PREVIEW_KEYS", "VERSION_KEYS"]
 
 
 def engine_binary() -> str | None:

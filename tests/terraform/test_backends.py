@@ -3,14 +3,16 @@
 
 A small configuration (SSM parameters only) keeps these quick: the local backend in workspace ``staging``
 (history from the snapshots ``deploy`` keeps), ``prevent_destroy`` stopping a rollback, the S3 backend's
-``env:/`` workspace prefix, ``--to git:REF`` for a version infra-rollback did not make, and the one-line
-errors of bad input.
+``env:/`` workspace prefix, ``--to git:REF`` for a version infra-rollback did not make, and a deploy whose
+health gate fails rolling itself back.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +134,11 @@ def test_s3_workspace_prefix_and_a_git_target(aws: Aws, state_bucket: dict[str, 
     assert no_record.stderr == ("error: v1 of workspace 'staging' has no provenance record (it was not applied by "
                                 "infra-rollback deploy): name its commit with --to git:REF\n")
 
-    # git:REF works from the commit alone (its terraform.tfvars), plus what the environment gives.
+    # git:REF works from the commit alone (its terraform.tfvars), plus what the environment gives; only the
+    # engine's plan can say what that changes.
+    quick = cli("staging", "--to", f"git:{first[:10]}", "--preview", "--no-engine-check")
+    assert quick.code == 2 and quick.stderr == (f"error: git:{first[:12]} is a commit with no recorded state: only "
+                                                f"the engine's plan can preview it (not asked (--no-engine-check))\n")
     env = {"TF_VAR_aws_endpoint": aws.endpoint}
     preview = cli("staging", "--to", f"git:{first[:10]}", "--preview", env=env)
     assert preview.code == 0, preview.stderr
@@ -149,3 +155,53 @@ def test_s3_workspace_prefix_and_a_git_target(aws: Aws, state_bucket: dict[str, 
         assert "from-the-commit" not in out and '"second"' not in out
     assert _param(aws, "/gitref/setting") == "from-the-commit"
     assert Workspace.open(workdir, environ={}).history().version(3).git_head == first
+
+
+class _SettingMetrics(BaseHTTPRequestHandler):
+    """A service whose error rate follows the parameter it reads: "bad" breaks it."""
+
+    aws: Aws
+
+    def do_GET(self) -> None:
+        value = _param(self.aws, "/auto/setting")
+        body = json.dumps({"errors": {"rate": 0.5 if value == "bad" else 0.0}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_deploy_whose_gate_fails_rolls_itself_back(aws: Aws, tmp_path: Path) -> None:
+    _SettingMetrics.aws = aws
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SettingMetrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repo, workdir = _repo(tmp_path)
+        (workdir / "infra-rollback.health.yaml").write_text(
+            f"timeout: 20\ninterval: 0.5\ngates:\n  - kind: http\n    name: errors\n"
+            f"    url: http://127.0.0.1:{server.server_address[1]}/metrics\n"
+            f"    thresholds: [{{metric: errors.rate, max: 0.1}}]\n")
+        commit_all(repo, "param with a health gate")
+        make_engine().init(workdir)
+        cli = Cli(cwd=workdir)
+        common = ("--yes", "--var", f"aws_endpoint={aws.endpoint}", "--var", "prefix=auto")
+        assert cli("deploy", "default", *common, "--var", "value=good", "-m", "good").code == 0
+
+        bad = cli("deploy", "default", *common, "--var", "value=bad", "-m", "bad", "--auto-rollback", "--json")
+        assert bad.code == 1
+        record = json.loads(bad.stdout)
+        assert record["outcome"] == "rolled-back" and record["health"]["healthy"] is False
+        assert record["time_to_recover_seconds"] > 0 and record["new_version"] == 2
+        assert bad.stderr.splitlines()[-1] == "error: deploy of default is unhealthy (errors); rolled back"
+        assert _param(aws, "/auto/setting") == "good"
+        history = json.loads(cli("history", "default", "--json").stdout)
+        assert [(v["version"], v["kind"], v["mark"]) for v in history["versions"]] == [
+            (3, "rollback", None), (2, "update", "bad"), (1, "update", "good")]
+        assert history["versions"][0]["rollback"]["reason"] == "auto-rollback: health gates failed: errors"
+        assert cli("verify", "default").code == 0
+    finally:
+        server.shutdown()

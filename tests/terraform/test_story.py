@@ -29,6 +29,9 @@ import pytest
 
 from tests.paths import EXAMPLES
 from tests.terraform.conftest import (
+    CHANGE_KEYS,
+    PREVIEW_KEYS,
+    VERSION_KEYS,
     Aws,
     Cli,
     commit_all,
@@ -45,11 +48,6 @@ PASSPHRASE = "correct horse battery staple"
 STATE_KEY = "env:/prod/bot/terraform.tfstate"
 V1_IMAGE, V2_IMAGE = "ghcr.io/example/bot:1.4.0", "ghcr.io/example/bot:1.5.0"
 TOKENS = ("tok-v1-7f3a", "tok-v2-c41d")
-PREVIEW_KEYS = {"stack", "project", "backend", "from_version", "to_version", "target", "skipped", "changes",
-                "summary", "warnings", "refusals", "engine"}    # tests/test_json_contract.py's, less the replay's
-VERSION_KEYS = {"version", "kind", "result", "start_time", "end_time", "message", "git_head", "mark",
-                "mark_reason", "resource_changes", "has_checkpoint"}
-CHANGE_KEYS = {"urn", "type", "op", "properties", "data_bearing", "protected"}
 
 
 class _Metrics(BaseHTTPRequestHandler):
@@ -179,6 +177,12 @@ def test_history_as_a_table_and_as_json(bot: Bot) -> None:
     assert all(VERSION_KEYS <= set(v) for v in doc["versions"])
     assert doc["versions"][1]["message"] == "release 1.4.0" and doc["versions"][1]["mark"] == "good"
 
+    # The working directory's gate, run on demand: v2 is unhealthy (exit 1).
+    verify = bot.cli("verify", "prod", "--json")
+    assert verify.code == 1
+    report = json.loads(verify.stdout)
+    assert report["verdict"] == "unhealthy" and report["gates"][0]["name"] == "triage"
+
 
 def test_the_preview_reads_like_the_pulumi_one(bot: Bot) -> None:
     text = bot.cli("prod", "--to", "previous", "--preview")
@@ -247,6 +251,7 @@ def test_back_to_previous_through_the_command(bot: Bot) -> None:
     assert v3["rollback"]["reason"] == "v2 tags every ticket urgent" and v3["image"] == "bot:1.4.0"
     assert v2["mark"] == "bad"
     assert not any(token in body for body in bot.our_files().values() for token in TOKENS)
+    assert bot.cli("verify", "prod").code == 0
 
 
 def test_diff_show_and_mark_on_the_workspace(bot: Bot) -> None:

@@ -22,7 +22,7 @@ from rollback.actions.hooks import QUIET, Listener
 from rollback.actions.mark import now_iso, who
 from rollback.actions.terraform.context import TfContext
 from rollback.actions.terraform.document import changes_and_summary
-from rollback.errors import BadInput, RollbackError
+from rollback.errors import BadInput, RollbackError, VersionNotFound
 from rollback.models import Mark
 from rollback.records import Records
 from rollback.terraform.plan import state_changes
@@ -39,6 +39,8 @@ class History:
     def run(self, stack: str) -> dict[str, Any]:
         with self.listener.step(f"reading the history of workspace {stack}"):
             h = self.ctx.history(stack)
+            if not h.count and not h.backend.exists():
+                raise VersionNotFound(h.missing())
         records = Records(h.backend, h.ref)
         all_records = records.all()
         by_version = {r.get("new_version_key"): r for r in all_records

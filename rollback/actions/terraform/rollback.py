@@ -148,18 +148,24 @@ class Rollback:
     def preview(self, stack: str, target: str, *, rehearse: bool = True, engine_check: bool = True) -> TfPrepared:
         """``--preview``: every guard, and the engine's own plan when it can make one; nothing changes."""
         prepared = self.prepare(stack, target)
-        why = ""
+        d = prepared.decision
+        why, missing = "", None
         if not engine_check:
-            why = "not asked (--no-engine-check): the changes are what the recorded states predict"
-        elif prepared.decision.lock is not None:
+            why = "not asked (--no-engine-check)"
+        elif d.lock is not None:
             why = "the state is locked: the engine's plan needs the lock"
         else:
             try:
                 self.ctx.engine()
             except EngineUnavailable as exc:
-                why = f"{exc.message}; the changes are what the recorded states predict"
+                why, missing = exc.message, exc
+        if why and d.predicted is None and d.lock is None:
+            # A commit no version was made from has no recorded state to compare with: only a plan can tell.
+            message = f"{d.target_label} is a commit with no recorded state: only the engine's plan can preview it"
+            raise EngineUnavailable(f"{message}; {why}") if missing else BadInput(f"{message} ({why})")
         if why:
-            prepared.document["engine"] = did_not_run(why)
+            prepared.document["engine"] = did_not_run(
+                why if d.lock is not None else f"{why}; the changes are what the recorded states predict")
             return prepared
         try:
             with self.planned(prepared):
