@@ -45,10 +45,12 @@ _typer_light.install()   # plain values converted without importing pydantic (se
 
 app = typer.Typer(
     name="infra-rollback",
-    help="Roll a Pulumi stack back to a known-good version, as one unit, then prove it healthy.\n\n"
+    help="Roll a Pulumi stack or a Terraform/OpenTofu workspace back to a known-good version, as one unit, then "
+         "prove it healthy.\n\n"
          "  infra-rollback prod --to previous --preview\n\n"
          "`infra-rollback STACK` alone previews a rollback to the previous good version and asks before "
-         "applying it.\n\n" + EXIT_CODES_HELP,
+         "applying it. In a Terraform working directory (*.tf files, no Pulumi.yaml) STACK is the "
+         "workspace.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,   # plain help: Rich and markdown-it are not imported to print it
@@ -113,7 +115,8 @@ RecordsOpt = Annotated[str | None, typer.Option(
     help="Where audit records go for Pulumi Cloud stacks (file://DIR or s3://BUCKET/PREFIX). DIY backends "
          "keep them beside the state.")]
 CwdOpt = Annotated[Path, typer.Option(
-    "--cwd", metavar="DIR", help="Where to look for Pulumi.yaml (this directory or the nearest above it).")]
+    "--cwd", metavar="DIR", help="The project: where to look for Pulumi.yaml (this directory or the nearest above "
+                                 "it), or a Terraform working directory (*.tf files).")]
 ProjectOpt = Annotated[str | None, typer.Option(
     "--project", metavar="NAME",
     help="Pulumi project, needed only when the backend holds this stack in several projects.")]
@@ -122,21 +125,58 @@ MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print markdown (f
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Also show each resource and property, the rehearsal, provider plugins and what a "
                             "replay cannot restore.")]
-StackArg = Annotated[str, typer.Argument(metavar="STACK", help="Stack name: prod, PROJECT/prod or ORG/PROJECT/prod.")]
+StackArg = Annotated[str, typer.Argument(
+    metavar="STACK", help="Stack name: prod, PROJECT/prod or ORG/PROJECT/prod; in a Terraform working directory, the "
+                          "workspace (prod, or default).")]
+EngineOpt = Annotated[str | None, typer.Option(
+    "--engine", metavar="ENGINE",
+    help="Terraform working directories: tofu, terraform or a path to one. Default: $INFRA_ROLLBACK_TF_ENGINE, then "
+         "tofu, then terraform on PATH.")]
 
 
-def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None) -> Any:
+def _context(backend: str | None, cwd: Path, project: str | None, records: str | None = None,
+             engine: str | None = None) -> Any:
+    """What the command works on, routed by what ``--cwd`` holds (:mod:`rollback.workspace_kind`): a Pulumi
+    project's Context, or a Terraform working directory's TfContext. The command then takes the action of
+    that kind (:func:`_action`)."""
+    from rollback.workspace_kind import Kind, detect
+
+    here = _directory(cwd)
+    if detect(here, backend_flag=backend, engine_flag=engine) is Kind.TERRAFORM:
+        from rollback.actions.terraform.context import TfContext
+
+        if project:
+            raise BadInput("--project is for Pulumi projects: in a Terraform working directory STACK names the "
+                           "workspace")
+        return TfContext(cwd=here, engine_flag=engine)
     from rollback.actions.context import Context
     from rollback.project import find_project_dir
 
+    return Context(cwd=find_project_dir(here) or here, backend_flag=backend, project=project, records_url=records)
+
+
+_ACTIONS = {"History": "history", "Show": "show", "Diff": "diff", "MarkVersion": "mark", "WriteConfig": "writeconfig",
+            "VerifyStack": "verify", "Deploy": "deploy", "Rollback": "rollback"}
+
+
+def _action(ctx: Any, name: str) -> Any:
+    """The action class ``name`` (History, Rollback, ...) for the kind of project ``ctx`` is: the same class name,
+    arguments and result shape for both, in :mod:`rollback.actions` or :mod:`rollback.actions.terraform`."""
+    import importlib
+
+    if getattr(ctx, "kind", "pulumi") == "terraform":
+        return getattr(importlib.import_module("rollback.actions.terraform"), name)
+    return getattr(importlib.import_module(f"rollback.actions.{_ACTIONS[name]}"), name)
+
+
+def _directory(cwd: Path) -> Path:
     try:
         is_dir = cwd.is_dir()
     except OSError as exc:   # a name too long, no permission
         raise BadInput(f"--cwd {str(cwd)[:200]}: {exc.strerror or exc.__class__.__name__}") from exc
     if not is_dir:
         raise BadInput(f"--cwd {cwd}: no such directory")
-    here = cwd.resolve()
-    return Context(cwd=find_project_dir(here) or here, backend_flag=backend, project=project, records_url=records)
+    return cwd.resolve()
 
 
 def _outcome_of(code: int) -> str:
@@ -253,6 +293,7 @@ def rollback_cmd(
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
     records: RecordsOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Roll STACK back to TARGET (default: previous): preview, confirm, apply as one unit, verify, record.
 
@@ -267,7 +308,7 @@ def rollback_cmd(
                                                             "always asks the engine)"),
                           (preview and write_config, "--write-config writes the stack config file; --preview "
                                                      "changes nothing"))
-        ctx = _context(backend, cwd, project, records)
+        ctx = _context(backend, cwd, project, records, engine)
         if preview:
             return _preview(ctx, stack, to, restore_provider_versions=restore_provider_versions,
                             rehearse=not no_rehearse, as_json=as_json, markdown=markdown, verbose=verbose,
@@ -283,9 +324,8 @@ def rollback_cmd(
 def _preview(ctx: Any, stack: str, to: str, *, restore_provider_versions: bool, rehearse: bool, as_json: bool,
              markdown: bool, verbose: bool, allow_data_loss: bool, engine_check: bool) -> int:
     from rollback import render
-    from rollback.actions.rollback import Rollback
 
-    action = Rollback(ctx=ctx, restore_provider_versions=restore_provider_versions, allow_data_loss=allow_data_loss,
+    action = _action(ctx, "Rollback")(ctx=ctx, restore_provider_versions=restore_provider_versions, allow_data_loss=allow_data_loss,
                       listener=_console(as_json=as_json))
     doc = action.preview(stack, to, rehearse=rehearse, engine_check=engine_check).document
     if as_json:
@@ -299,13 +339,12 @@ def _preview(ctx: Any, stack: str, to: str, *, restore_provider_versions: bool, 
 
 def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdown: bool, verbose: bool,
               write_config: bool, **options: Any) -> int:
-    from rollback.actions.rollback import Rollback
     from rollback.console import interactive
     from rollback.models import Outcome
     from rollback.render.text import rollback_result, write_config_text
 
     console = _console(as_json=as_json, markdown=markdown, verbose=verbose, asks=not yes and interactive())
-    outcome = Rollback(ctx=ctx, confirm=_confirm(yes), listener=console, write_config=write_config,
+    outcome = _action(ctx, "Rollback")(ctx=ctx, confirm=_confirm(yes), listener=console, write_config=write_config,
                        **options).run(stack, to)
     doc = outcome.to_dict()
     config_line = None
@@ -344,11 +383,12 @@ def history_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.history import DEFAULT_LIMIT, History
+        from rollback.actions.history import DEFAULT_LIMIT
 
         _reject_conflicts((all_ and limit is not None, "--all and --limit cannot be used together"))
         shown = None if all_ else (limit or DEFAULT_LIMIT)
-        data = History(ctx=_context(backend, cwd, project), limit=shown,
+        ctx = _context(backend, cwd, project)
+        data = _action(ctx, "History")(ctx=ctx, limit=shown,
                        listener=_console(as_json=as_json)).run(stack)
         if as_json:
             _print_json(data)
@@ -376,9 +416,9 @@ def show_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.show import Show
 
-        data = Show(ctx=_context(backend, cwd, project)).run(stack, version)
+        ctx = _context(backend, cwd, project)
+        data = _action(ctx, "Show")(ctx=ctx).run(stack, version)
         if as_json:
             _print_json(data)
         else:
@@ -409,10 +449,10 @@ def diff_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.diff import Diff
 
         _reject_conflicts((as_json and markdown, "--json and --markdown cannot be used together"))
-        data = Diff(ctx=_context(backend, cwd, project)).run(stack, from_, to)
+        ctx = _context(backend, cwd, project)
+        data = _action(ctx, "Diff")(ctx=ctx).run(stack, from_, to)
         if as_json:
             _print_json(data)
         elif markdown:
@@ -445,10 +485,10 @@ def mark_cmd(
 
     def body() -> int:
         from rollback import render
-        from rollback.actions.mark import MarkVersion
 
         _reject_conflicts((good == bad, "give exactly one of --good or --bad"))
-        data = MarkVersion(ctx=_context(backend, cwd, project, records)).run(stack, version, "good" if good else "bad", reason)
+        ctx = _context(backend, cwd, project, records)
+        data = _action(ctx, "MarkVersion")(ctx=ctx).run(stack, version, "good" if good else "bad", reason)
         if as_json:
             _print_json(data)
         else:
@@ -478,10 +518,10 @@ def write_config_cmd(
     """
 
     def body() -> int:
-        from rollback.actions.writeconfig import WriteConfig
         from rollback.render.text import write_config_text
 
-        data = WriteConfig(ctx=_context(backend, cwd, project), dry_run=dry_run).run(stack, to)
+        ctx = _context(backend, cwd, project)
+        data = _action(ctx, "WriteConfig")(ctx=ctx, dry_run=dry_run).run(stack, to)
         if as_json:
             _print_json(data)
         else:
@@ -508,11 +548,11 @@ def verify_cmd(
     """
 
     def body() -> int:
-        from rollback.actions.verify import VerifyStack
         from rollback.render.health import health_text
 
         console = _console(as_json=as_json)
-        outcome = VerifyStack(ctx=_context(backend, cwd, project), timeout=timeout, listener=console).run(stack)
+        ctx = _context(backend, cwd, project)
+        outcome = _action(ctx, "VerifyStack")(ctx=ctx, timeout=timeout, listener=console).run(stack)
         console.done()
         if not STATE.quiet:
             for note in outcome.notes:
@@ -543,21 +583,32 @@ def deploy_cmd(
     cwd: CwdOpt = Path("."),
     project: ProjectOpt = None,
     records: RecordsOpt = None,
+    engine: EngineOpt = None,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", metavar="NAME=VALUE", help="Terraform: a variable for the plan (repeatable); recorded with the "
+                                            "version, sensitive ones sealed.")] = None,
+    var_file: Annotated[list[Path] | None, typer.Option(
+        "--var-file", metavar="FILE", help="Terraform: a .tfvars file for the plan (repeatable).")] = None,
 ) -> None:
     """Deploy the project's program to STACK, guarded: preview, confirm, apply, verify.
 
     With --auto-rollback a failed health gate rolls the stack back to the last good version and marks
-    the release bad. Example: infra-rollback deploy prod --yes --auto-rollback
+    the release bad. In a Terraform working directory: plan, confirm, apply, recording the commit and
+    every variable's value. Example: infra-rollback deploy prod --yes --auto-rollback
     """
 
     def body() -> int:
-        from rollback.actions.deploy import Deploy
         from rollback.render.text import deploy_result
 
         console = _console(as_json=as_json)
-        outcome = Deploy(ctx=_context(backend, cwd, project, records), auto_rollback=auto_rollback,
-                         allow_dirty=allow_dirty, force=force, timeout=timeout, message=message,
-                         confirm=_confirm(yes), listener=console).run(stack)
+        ctx = _context(backend, cwd, project, records, engine)
+        terraform = {"variables": _variables(var or []), "var_files": _var_files(var_file or [], ctx.cwd)} \
+            if getattr(ctx, "kind", "") == "terraform" else {}
+        _reject_conflicts(((var or var_file) and not terraform, "--var and --var-file are for Terraform working "
+                                                                "directories (a Pulumi deploy reads the stack config)"))
+        outcome = _action(ctx, "Deploy")(ctx=ctx, auto_rollback=auto_rollback, allow_dirty=allow_dirty, force=force,
+                                         timeout=timeout, message=message, confirm=_confirm(yes), listener=console,
+                                         **terraform).run(stack)
         if as_json:
             _print_json(outcome.to_dict())
         for line in deploy_result(outcome.to_dict(), seconds=outcome.seconds,
@@ -567,6 +618,27 @@ def deploy_cmd(
         return 0
 
     _run(body, as_json=as_json, stack=stack)
+
+
+def _variables(items: list[str]) -> dict[str, str]:
+    """``--var NAME=VALUE`` items as a mapping (the value as a string, as ``-var`` takes it)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"--var {one_line(item, limit=60)}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def _var_files(paths: list[Path], cwd: Path) -> list[Path]:
+    out = []
+    for path in paths:
+        full = path if path.is_absolute() else cwd / path
+        if not full.is_file():
+            raise BadInput(f"--var-file {path}: no such file (relative paths are read from {cwd})")
+        out.append(full.resolve())
+    return out
 
 
 _COMMANDS = {"rollback", "history", "show", "diff", "mark", "write-config", "verify", "deploy"}

@@ -61,7 +61,8 @@ def test_from_the_wrong_folder_it_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(nowhere)
     line = one_error_line(cli("history", "prod"))
     assert line.startswith(f"error: no Pulumi.yaml here ({nowhere}) or above, and no backend configured; "
-                           f"pass --cwd (the project directory) or --backend")
+                           f"pass --cwd (the project directory, or a Terraform working directory with *.tf files) "
+                           f"or --backend")
 
 
 @pytest.mark.parametrize("target, hint", [("previos", "did you mean 'previous'?"),

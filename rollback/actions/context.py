@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from rollback.config import CLOUD_URL, BackendChoice, choose_backend
 from rollback.errors import BadInput
@@ -17,6 +18,8 @@ from rollback.state.secrets import passphrase_from_env
 
 @dataclass
 class Context:
+    kind: ClassVar[str] = "pulumi"    # what rollback.cli routes on (rollback.actions.terraform: "terraform")
+
     cwd: Path = field(default_factory=Path.cwd)
     backend_flag: str | None = None
     project: str | None = None
@@ -33,8 +36,9 @@ class Context:
             choice = choose_backend(self.backend_flag, self.cwd)
             if choice.origin == "default" and read_project_file(self.cwd) is None:
                 raise BadInput(f"no Pulumi.yaml here ({self.cwd}) or above, and no backend configured; pass --cwd "
-                               f"(the project directory) or --backend (file://DIR, s3://BUCKET/PREFIX, or Pulumi "
-                               f"Cloud, {CLOUD_URL}, after `pulumi login`)")
+                               f"(the project directory, or a Terraform working directory with *.tf files) or "
+                               f"--backend (file://DIR, s3://BUCKET/PREFIX, or Pulumi Cloud, {CLOUD_URL}, after "
+                               f"`pulumi login`)")
             self._choice = choice
         return self._choice
 

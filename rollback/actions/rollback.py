@@ -388,6 +388,7 @@ class Rollback:
         ``since``: when recovery began (the failure detected, else the apply started), for the time to recover."""
         if not self.verify:
             return None
+        done = f"rolled back {prepared.stack_name} to v{prepared.to_version}"
         try:
             if self.verifier is not None:
                 health = self.verifier(plan=prepared.plan, timeout=self.timeout)
@@ -397,26 +398,8 @@ class Rollback:
                 report = verify_version(prepared.plan, timeout=self.timeout, listener=self.listener)
                 health = report.to_dict() if report is not None else None
         except RollbackError as exc:   # the gates could not run at all (their config, a secret): no verdict
-            record.outcome = Outcome.UNVERIFIED
-            record.notes.append(exc.message)
-            return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but its health could "
-                                   f"not be checked: {exc.message}")
-        if health is None:
-            return None
-        record.health = health
-        if health.get("healthy"):
-            record.timings["healthy_at"] = iso(utc_now())
-            record.time_to_recover_seconds = round(time.monotonic() - since, 3)
-            return None
-        record.timings["verified_at"] = iso(utc_now())
-        failed = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") != "healthy"]
-        if health.get("verdict") == "unknown":   # no gate could reach its target: no verdict either way
-            record.outcome = Outcome.UNVERIFIED
-            return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but it could not be "
-                                   f"verified (gates not reached): {', '.join(failed)}")
-        record.outcome = Outcome.UNHEALTHY
-        return OperationFailed(f"rolled back {prepared.stack_name} to v{prepared.to_version}, but it is not healthy: "
-                               f"{', '.join(failed) or 'health gates failed'}")
+            return health_unchecked(record, exc, done=done)
+        return health_verdict(record, health, done=done, since=since)
 
     # -- record -------------------------------------------------------------------------------
     def record(self, prepared: Prepared, record: AuditRecord, *, mark_bad: bool, writes: AfterApply) -> None:
@@ -451,6 +434,34 @@ class Rollback:
         if self.write_config or writes.failures:   # saved again, with what was added to it
             with writes.step():
                 records.save(record)
+
+
+def health_unchecked(record: AuditRecord, exc: RollbackError, *, done: str) -> RollbackError:
+    """The health gates could not run at all (their config, a secret): no verdict, said in the record."""
+    record.outcome = Outcome.UNVERIFIED
+    record.notes.append(exc.message)
+    return OperationFailed(f"{done}, but its health could not be checked: {exc.message}")
+
+
+def health_verdict(record: AuditRecord, health: dict[str, Any] | None, *, done: str,
+                   since: float) -> RollbackError | None:
+    """The health gates' report (``health``; None: no gates declared) into ``record``, and the error that decides
+    the exit code when what was rolled back is not healthy. ``done`` says what was done (``rolled back prod to
+    v2``); ``since``: when recovery began (monotonic), for the time to recover. Shared by every engine."""
+    if health is None:
+        return None
+    record.health = health
+    if health.get("healthy"):
+        record.timings["healthy_at"] = iso(utc_now())
+        record.time_to_recover_seconds = round(time.monotonic() - since, 3)
+        return None
+    record.timings["verified_at"] = iso(utc_now())
+    failed = [g.get("name", "?") for g in health.get("gates", []) if g.get("state") != "healthy"]
+    if health.get("verdict") == "unknown":   # no gate could reach its target: no verdict either way
+        record.outcome = Outcome.UNVERIFIED
+        return OperationFailed(f"{done}, but it could not be verified (gates not reached): {', '.join(failed)}")
+    record.outcome = Outcome.UNHEALTHY
+    return OperationFailed(f"{done}, but it is not healthy: {', '.join(failed) or 'health gates failed'}")
 
 
 def _from_unix(value: Any) -> Any:

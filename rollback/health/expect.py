@@ -2,7 +2,8 @@
 
 - Kubernetes Deployments (``kubernetes:apps/*:Deployment``): ``"namespace/name" -> {container: image}``
   from the resource's inputs (``spec.template.spec.containers``).
-- ECS task definitions (``aws:ecs/taskDefinition:TaskDefinition``), by family: per container image,
+- ECS task definitions (``aws:ecs/taskDefinition:TaskDefinition``, and a Terraform state's
+  ``aws_ecs_task_definition`` with ``container_definitions``), by family: per container image,
   memory, cpu and environment parsed from ``containerDefinitions`` (a JSON string), plus task-level
   cpu and memory. When the whole ``containerDefinitions`` is a secret, the content is not checked and
   the expectation says so (``skipped``); nothing secret is ever read or shown.
@@ -19,6 +20,8 @@ from rollback.models import Deployment, Resource, split_provider_ref
 from rollback.state.values import UNKNOWN, Secret
 
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+TF_ECS_TASK_DEFINITION = "aws_ecs_task_definition"   # a Terraform state's (rollback.terraform.state.to_deployment)
+_DEFINITIONS_KEY = {ECS_TASK_DEFINITION: "containerDefinitions", TF_ECS_TASK_DEFINITION: "container_definitions"}
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ def _ecs_expectation(resource: Resource) -> EcsTaskExpectation | None:
         return None
     cpu = _str_or_none(resource.inputs.get("cpu"))
     memory = _str_or_none(resource.inputs.get("memory"))
-    defs = resource.inputs.get("containerDefinitions")
+    defs = resource.inputs.get(_DEFINITIONS_KEY.get(resource.type, "containerDefinitions"))
     if isinstance(defs, Secret):
         return EcsTaskExpectation(family=family, cpu=cpu, memory=memory,
                                   skipped="containerDefinitions is secret in the target: content not compared")
@@ -203,7 +206,7 @@ def expectations_from(deployment: Deployment | None) -> Expectations:
             k = _k8s_expectation(resource, deployment)
             if k is not None:
                 kubernetes[k.key] = k
-        elif resource.type == ECS_TASK_DEFINITION:
+        elif resource.type in _DEFINITIONS_KEY:
             e = _ecs_expectation(resource)
             if e is not None:
                 ecs[e.family] = e

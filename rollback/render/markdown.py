@@ -21,7 +21,9 @@ def preview_markdown(d: Doc, *, mode: str = "preview") -> str:
     out += _callout("CAUTION", "Would be refused", s.refusals(d))
     out += _callout("WARNING", "Check before applying" if head.is_rollback else "Check", s.worries(d))
     t = d.get("target")
-    if t:
+    if t and t.get("version") is None:
+        out += [f"**Target:** {md_code(s.target_label(d))} — a commit, not a version of the history", ""]
+    elif t:
         out += [f"**Target:** v{t['version']} — {md_text(t.get('kind'))} {md_text(t.get('result'))}, "
                 f"{s.when(t.get('start_time'))}"
                 + (f", “{md_text(t['message'])}”" if t.get("message") else "")

@@ -62,8 +62,21 @@ def stack_label(d: Doc) -> str:
     return f"{d['project']}/{d['stack']}" if d.get("project") else str(d["stack"])
 
 
+def target_label(d: Doc) -> str:
+    """How the document's target is named: ``v2``, ``current``, or ``git:1a2b3c4d5e6f`` (a commit no version was
+    made from: a Terraform ``--to git:REF``)."""
+    to = d.get("to_version")
+    if to is None:
+        head = (d.get("target") or {}).get("git_head") if isinstance(d.get("target"), Mapping) else None
+        if head:
+            return f"git:{str(head)[:12]}"
+    return "current" if to == "current" else f"v{to}"
+
+
 def version_line(v: Doc) -> str:
     """``v4  update succeeded  2025-10-09 10:00 UTC  "release 1.4.0"  git 4f2a1b3  [good]``."""
+    if v.get("version") is None and v.get("git_head"):
+        return f"git:{str(v['git_head'])[:12]}  a commit, not a version of the history (no recorded variables)"
     parts = [f"v{v['version']}", f"{v.get('kind') or '?'} {v.get('result') or '?'}", when(v.get("start_time"))]
     if v.get("message"):
         parts.append(json.dumps(v["message"], ensure_ascii=False))
@@ -116,8 +129,7 @@ def heading(d: Doc) -> Heading:
     is_rollback = "target" in d
     frm = d.get("from_version")
     source = "current" if frm in (None, "current") else (f"v{frm} (current)" if is_rollback else f"v{frm}")
-    to = d.get("to_version")
-    dest = "current" if to == "current" else f"v{to}"
+    dest = target_label(d)
     return Heading("Rollback preview" if is_rollback else "Diff", stack_label(d), source, dest, is_rollback)
 
 
@@ -198,7 +210,8 @@ def change_words(d: Doc) -> list[str]:
         elif w.get("container") is None and w.get("status") == "removed":
             removed += 1
         for f in w.get("fields") or []:
-            fields.append(str(f.get("field")))
+            if not f.get("secret"):   # secrets are counted apart ("2 secrets")
+                fields.append(str(f.get("field")))
     out: list[str] = []
     if "image" in fields:
         out.append("image")
@@ -280,7 +293,7 @@ def verdict(d: Doc, *, mode: str = "preview") -> Verdict:
         elif refusals(d):
             next_step = "a rollback would be refused as it stands (below)"
         else:
-            next_step = f"apply: infra-rollback {d['stack']} --to v{d.get('to_version')}"
+            next_step = f"apply: infra-rollback {d['stack']} --to {target_label(d)}"
     return Verdict(what, changes, tuple(counts(d)), status, next_step, nothing)
 
 

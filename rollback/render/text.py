@@ -299,12 +299,12 @@ def write_config_text(d: Doc) -> str:
 def rollback_result(d: Doc) -> str | None:
     """The last line of a rollback (its JSON document) that did not fail: what was done, or that nothing was."""
     if d.get("outcome") == Outcome.NOTHING_TO_DO:
-        return f"nothing to roll back: {d['stack']} already has the desired state of v{d['to_version']}"
+        return f"nothing to roll back: {d['stack']} already has the desired state of {s.target_label(d)}"
     record = d.get("record")
     if d.get("outcome") != Outcome.ROLLED_BACK or not record:
         return None
     new = record.get("new_version")
-    return (f"rolled back {d['stack']} to v{d['to_version']}{f' as v{new}' if new else ''}"
+    return (f"rolled back {d['stack']} to {s.target_label(d)}{f' as v{new}' if new else ''}"
             f" in {(record.get('timings') or {}).get('applied_seconds', 0):.1f} s")
 
 

@@ -65,6 +65,14 @@ class Backend(Protocol):
         """Who holds the workspace's state lock, or None."""
         ...
 
+    def workspaces(self) -> list[str]:
+        """The workspaces of this backend that have a state (for a message naming the ones there are)."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether the workspace exists (``default`` always does; others once ``workspace new`` made them)."""
+        ...
+
     def records_prefix(self, ref: StackRef | None = None) -> str: ...
 
     def side_store(self, ref: StackRef | None = None) -> FolderSideStore:
@@ -185,6 +193,21 @@ class LocalBackend:
             ignore.parent.mkdir(parents=True, exist_ok=True)
             ignore.write_text("# infra-rollback's Terraform snapshots and records: state holds secrets in clear\n*\n")
 
+    def exists(self) -> bool:
+        if self.workspace == "default":
+            return True
+        return self.state_path.parent.is_dir()
+
+    def workspaces(self) -> list[str]:
+        path = Path(str(self.config.get("path") or "terraform.tfstate"))
+        ws_dir = Path(str(self.config.get("workspace_dir") or "terraform.tfstate.d"))
+        default = path if path.is_absolute() else self.workdir / path
+        folder = ws_dir if ws_dir.is_absolute() else self.workdir / ws_dir
+        names = ["default"] if default.is_file() else []
+        if folder.is_dir():
+            names += sorted(p.name for p in folder.iterdir() if (p / "terraform.tfstate").is_file())
+        return names
+
     def lock(self) -> LockInfo | None:
         path = self.state_path.with_name(f".{self.state_path.name}.lock.info")
         try:
@@ -299,6 +322,30 @@ class S3Backend:
 
     def keep_snapshot(self, data: bytes, *, serial: int, lineage: str) -> None:
         """Bucket versioning keeps every state: nothing to do."""
+
+    def exists(self) -> bool:
+        return self.workspace == "default" or bool(self.state_objects())
+
+    def workspaces(self) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = str(self.config.get("key") or "")
+        prefix = str(self.config.get("workspace_key_prefix") or "env:")
+        names: list[str] = []
+        try:
+            s3 = self.client("s3")
+            first = s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1).get("Contents") or []
+            if first and first[0].get("Key") == key:
+                names.append("default")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{prefix}/"):
+                for obj in page.get("Contents") or []:
+                    rest = str(obj["Key"])[len(prefix) + 1:]
+                    name, _, tail = rest.partition("/")
+                    if tail == key and name:
+                        names.append(name)
+        except (BotoCoreError, ClientError) as exc:
+            self._fail(exc, f"{self.url}: cannot list workspaces")
+        return names
 
     def lock(self) -> LockInfo | None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -32,8 +32,11 @@ ENGINE_NAMES = ("tofu", "terraform")
 ENGINE_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
 # Where the tests (and anyone who ran scripts/build_terraform.sh) point at a binary not on PATH.
 ENGINE_ENV_VAR = "INFRA_ROLLBACK_TF_ENGINE"
-INSTALL_HINT = ("no Terraform or OpenTofu engine: put `tofu` or `terraform` on PATH, or name one with "
-                f"--engine or {ENGINE_ENV_VAR}")
+INSTALL_HINT = ("no `tofu` or `terraform` on PATH: install OpenTofu (https://opentofu.org/docs/intro/install/) "
+                "or Terraform (https://developer.hashicorp.com/terraform/install), or name the binary with "
+                f"--engine PATH or {ENGINE_ENV_VAR}")
+#: How long an engine asked to stop (Ctrl-C, SIGTERM) gets to write its state and release the lock.
+STOP_GRACE_SECONDS = 120
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,7 +167,9 @@ def find_engine(preferred: str | None = None, *, environ: Mapping[str, str] | No
         path = shutil.which(wanted, path=env.get("PATH")) if os.sep not in wanted else (
             wanted if os.access(wanted, os.X_OK) else None)
         if path is None:
-            raise EngineUnavailable(f"engine '{wanted}' not found (not an executable, nor on PATH)")
+            origin = "--engine" if preferred else ENGINE_ENV_VAR
+            raise EngineUnavailable(f"{origin} {wanted}: not an executable, nor a name on PATH (tofu, terraform, or "
+                                    f"a path to one)")
         return Engine(path, timeout=timeout)
     for name in ENGINE_NAMES:
         path = shutil.which(name, path=env.get("PATH"))
@@ -214,7 +219,8 @@ class Engine:
         try:
             proc = subprocess.Popen(cmd, cwd=cwd, env=self.environment(workspace, extra_env),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                    text=True, encoding="utf-8", errors="replace")
+                                    text=True, encoding="utf-8", errors="replace",
+                                    start_new_session=True)   # a terminal's Ctrl-C reaches us; we forward one
         except FileNotFoundError as exc:
             raise EngineUnavailable(f"engine {self.binary} not found") from exc
         except NotADirectoryError as exc:
@@ -235,12 +241,30 @@ class Engine:
                 if on_line is not None:
                     on_line(line)
             proc.wait(timeout=self.timeout)
+        except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the engine stops as after its own Ctrl-C (state written)
+            self._stop(proc)
+            raise
         except subprocess.TimeoutExpired as exc:
             proc.kill()
             proc.wait()
             raise OperationFailed(f"{self.name} {args[0]} in {cwd} did not finish within {self.timeout:.0f} s") from exc
         reader.join(timeout=10)
         return proc.returncode, "".join(out_lines), "".join(err_chunks)
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[str]) -> None:
+        """Ask a running engine to stop gracefully (SIGINT: it finishes the operations in flight, writes the
+        state and releases the lock) and wait for it; kill it only if it does not end in time."""
+        import signal
+
+        if proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
 
     @staticmethod
     def _messages(stdout: str) -> list[dict[str, Any]]:
@@ -287,6 +311,9 @@ class Engine:
         for d in run.errors:
             if d.summary.startswith("Error acquiring the state lock"):
                 raise StateLocked(LockInfo.from_text(d.detail), where=f"of {cwd}")
+            if d.summary.startswith("Saved plan is stale"):
+                raise Refused("the state changed since the plan was made (another apply landed): nothing was "
+                              "applied; preview again", reasons=["the state changed since the plan was made"])
         # Terraform: "Instance cannot be destroyed"; OpenTofu: "Resource instance cannot be destroyed".
         prevented = [d for d in run.errors if d.summary.endswith("nstance cannot be destroyed")]
         if prevented:
@@ -388,5 +415,5 @@ def _last_line(text: str) -> str:
 
 __all__ = [
     "DestroyPrevented", "Diagnostic", "ENGINE_ENV", "ENGINE_ENV_VAR", "Engine", "INSTALL_HINT", "LockInfo",
-    "Run", "StateLocked", "find_engine",
+    "Run", "STOP_GRACE_SECONDS", "StateLocked", "find_engine",
 ]

@@ -9,8 +9,9 @@ Listing reads the backend's listing only; a state is read when a version is aske
 What the state alone shows is recognised: a state with tainted instances is a ``failed`` update; a state
 whose resources are identical to the version before it is a ``refresh`` (or an apply that changed
 nothing); a different lineage starts again (``kind`` ``new-lineage``); a state without resources that no
-deploy made is ``empty`` (``workspace new`` writes one on S3). What provenance adds wins over
-that (a deploy records its own result and kind).
+deploy made is ``empty``. The empty state that ``workspace new`` writes on S3 before anything was applied
+is not a version (as ``pulumi stack init`` makes none): the first apply is v1. What provenance adds wins
+over that (a deploy records its own result and kind).
 
 Marks (good/bad) and the audit records use the same files as for Pulumi stacks
 (:class:`rollback.history.Marks`, :class:`rollback.records.Records`), in the backend's store.
@@ -20,15 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from rollback.errors import TargetError, VersionNotFound
-from rollback.history import Resolution, Skipped
-from rollback.models import Mark, StackRef, Version
+from rollback.errors import RollbackError, TargetError, VersionNotFound
+from rollback.history import Resolution, Skipped, did_you_mean, version_number
+from rollback.models import Deployment, Mark, StackRef, Version
 from rollback.records import Marks
+from rollback.safetext import one_line
 from rollback.terraform.backends import Backend, StateObject
 from rollback.terraform.provenance import Provenance, ProvenanceStore
-from rollback.terraform.state import TfState, parse_state, same_resources
+from rollback.terraform.state import TfState, parse_state, same_resources, to_deployment
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,43 @@ class TfHistory:
         self._states: dict[int, TfState] = {}
         self._bytes: dict[int, bytes] = {}
         self._versions: dict[int, Version] = {}
+        self._drop_creation_state()
+
+    def _drop_creation_state(self) -> None:
+        """The oldest state, when it is the empty one ``workspace new`` wrote (no resources, no provenance),
+        is not a version of its own."""
+        if len(self.objects) < 1 or self.objects[0].size > _EMPTY_STATE_SIZE:
+            return
+        first = self.state(1)
+        if first.empty and not first.outputs and self.provenance.get(first.lineage, first.serial) is None:
+            self.objects = self.objects[1:]
+            self._states = {}
+            self._bytes = {}
 
     @property
     def count(self) -> int:
         return len(self.objects)
 
+    def missing(self) -> str:
+        """Why the workspace has no version (it may not exist), and which workspaces of its backend do."""
+        where = self.backend.describe()
+        try:
+            exists = self.backend.exists()
+        except RollbackError:
+            exists = True
+        what = "has no state versions" if exists else "does not exist"
+        try:
+            others = [w for w in self.backend.workspaces() if w != self.backend.workspace]
+        except RollbackError:
+            others = []
+        hint = f"; workspaces with state: {', '.join(others[:10])}" if others else ""
+        return f"workspace '{self.backend.workspace}' ({where}) {what}{hint}"
+
     def _check(self, number: int) -> None:
         if not 1 <= number <= len(self.objects):
             where = self.backend.describe()
             if not self.objects:
-                raise VersionNotFound(f"workspace '{self.backend.workspace}' ({where}) has no state versions")
+                raise VersionNotFound(self.missing())
             raise VersionNotFound(f"workspace '{self.backend.workspace}' ({where}) has no version {number} "
                                   f"(versions 1 to {len(self.objects)})")
 
@@ -81,6 +109,10 @@ class TfHistory:
             if self.objects[n - 1].latest:
                 return n
         return len(self.objects) or None
+
+    def keys(self) -> set[str]:
+        """Every version's key (what marks and audit records name it by), read from the listing."""
+        return {o.key or self.version(n).key for n, o in enumerate(self.objects, start=1)}
 
     def provenance_of(self, number: int) -> Provenance | None:
         st = self.state(number)
@@ -122,7 +154,8 @@ class TfHistory:
             env["actor"] = str(prov.actor["user"])
         mark, reason = self.marks.get(obj.key or f"current-{st.lineage}-{st.serial}")   # type: ignore[arg-type]
         end = int(obj.time.timestamp()) if obj.time else None
-        return Version(number=number, kind=kind, result=result, start_time=None, end_time=end,
+        start = _unix(prov.started_at) if prov is not None else None
+        return Version(number=number, kind=kind, result=result, start_time=start or end, end_time=end,
                        message=prov.message if prov else "", environment=env,
                        config=prov.display_variables() if prov else {},
                        resource_changes=dict(prov.changes) if prov else {}, has_checkpoint=True,
@@ -138,6 +171,31 @@ class TfHistory:
         self.marks.set(v.key, mark, version=number, reason=reason, by=by, at=at)   # type: ignore[arg-type]
         self._versions.pop(number, None)
 
+    def deployment(self, number: int) -> Deployment:
+        """Version ``number`` as an engine-neutral :class:`Deployment` (health expectations, ``show``)."""
+        return to_deployment(self.state(number))
+
+    def number_of(self, spec: str, *, targets: bool = True) -> int:
+        """The version ``spec`` names: ``current``, ``N``, ``vN``; with ``targets`` also ``previous``,
+        ``last-good`` and ``git:REF`` of a version (as ``--to`` reads them)."""
+        text = spec.strip()
+        if text.lower() == "current":
+            number = self.current_version()
+            if number is None:
+                raise VersionNotFound(self.missing())
+            return number
+        n = version_number(text)
+        if n is not None:
+            return self.version(n).number
+        if not targets:
+            raise VersionNotFound(f"'{one_line(spec, limit=60)}' is not a version number"
+                                  f"{did_you_mean(text, ('current',))} (use N, vN or current)")
+        resolved = self.resolve(text)
+        if isinstance(resolved, GitTarget):
+            raise TargetError(f"git:{resolved.ref} names no version of workspace '{self.backend.workspace}' "
+                              f"(no deploy recorded that commit)")
+        return resolved.target.number
+
     # -- targets ------------------------------------------------------------------------------
     def resolve(self, target: str) -> Resolution | GitTarget:
         """``previous``, ``N``/``vN``, ``last-good`` or ``git:REF`` (a commit, with or without a version)."""
@@ -151,8 +209,7 @@ class TfHistory:
                     return Resolution(v, ())
             return GitTarget(ref)
         if not self.objects:
-            raise VersionNotFound(f"workspace '{self.backend.workspace}' ({self.backend.describe()}) has no "
-                                  f"state versions: nothing to roll back to")
+            raise VersionNotFound(f"{self.missing()}: nothing to roll back to")
         if spec == "previous":
             return self._previous()
         if spec == "last-good":
@@ -160,16 +217,18 @@ class TfHistory:
                 if v.mark is Mark.GOOD:
                     return Resolution(v, ())
             raise TargetError(f"workspace '{self.backend.workspace}': no version is marked good")
-        text = spec[1:] if spec[:1] in ("v", "V") else spec
-        if text.isdigit():
-            v = self.version(int(text))
+        number = version_number(spec)
+        if number is not None:
+            v = self.version(number)
             warnings = []
             if not v.succeeded:
                 warnings.append(f"{v.label} is a {v.result} {v.kind}: its state is the partial one it left")
             if v.mark is Mark.BAD:
                 warnings.append(f"{v.label} is marked bad" + (f": {v.mark_reason}" if v.mark_reason else ""))
             return Resolution(v, (), tuple(warnings))
-        raise TargetError(f"unknown target '{target}' (use previous, N, vN, last-good or git:REF)")
+        hint = did_you_mean(spec, ("previous", "last-good"))
+        raise TargetError(f"unknown target '{one_line(target, limit=60)}'{hint} (use previous, N, vN, last-good or "
+                          f"git:REF)")
 
     def skip_reason(self, v: Version, current: int | None) -> str | None:
         if v.number == current:
@@ -208,6 +267,18 @@ class TfHistory:
                           f"use --to git:REF")
 
 
+_EMPTY_STATE_SIZE = 320   # bytes: an empty state is about 170, one with a resource far more
+
+
+def _unix(iso_text: str) -> int | None:
+    import datetime as _dt
+
+    try:
+        return int(_dt.datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()) if iso_text else None
+    except ValueError:
+        return None
+
+
 def _same_commit(head: str, ref: str) -> bool:
     return head.lower().startswith(ref.lower()) and len(ref) >= 4
 
@@ -216,13 +287,4 @@ def _has_secrets(p: Provenance) -> bool:
     return any(isinstance(v, dict) and "secure" in v for v in p.variables.values())
 
 
-def describe_version(v: Version) -> dict[str, Any]:
-    """The JSON shape of one version in ``history --json`` (engine-neutral fields plus the Terraform ones)."""
-    return {"version": v.number, "kind": v.kind, "result": v.result, "time": v.end_time, "message": v.message,
-            "git_head": v.git_head, "serial": int(v.environment.get("terraform.serial") or 0),
-            "lineage": v.environment.get("terraform.lineage"),
-            "terraform_version": v.environment.get("terraform.version"), "variables": v.config,
-            "changes": v.resource_changes, "mark": v.mark.value if v.mark else None, "key": v.key}
-
-
-__all__ = ["GitTarget", "TfHistory", "describe_version"]
+__all__ = ["GitTarget", "TfHistory"]

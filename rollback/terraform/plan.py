@@ -22,6 +22,7 @@ from typing import Any
 
 from rollback.rules import is_data_bearing
 from rollback.state.values import SECRET_TEXT
+from rollback.terraform.state import Instance, TfState
 
 UNKNOWN_TEXT = "(known after apply)"
 
@@ -141,6 +142,11 @@ class PlannedChange:
         return self.op not in ("no-op", "read")
 
     @property
+    def drifted(self) -> bool:
+        """A drift entry that changed something a person would see (not a provider's normalisation)."""
+        return self.changes_something and bool(self.attribute_changes())
+
+    @property
     def data_bearing(self) -> bool:
         return self.mode == "managed" and is_data_bearing(self.type)
 
@@ -165,30 +171,56 @@ class PlannedChange:
             b, a = before.get(key), after.get(key)
             if _equal(b, a):
                 continue
-            if b in (None, [], {}) and a in (None, [], {}):
+            if normalized({"v": b}) == {} and normalized({"v": a}) == {}:
                 continue
             secret = contains_hidden(b) or contains_hidden(a)
             out.append(AttributeChange(path=key, before=display(b), after=display(a), secret=secret,
                                        forces_replacement=key in forcing))
         return tuple(out)
 
+    @property
+    def urn(self) -> str:
+        """What the engine-neutral documents call the resource: its address (a deposed object: with its key)."""
+        return f"{self.address} (deposed {self.deposed})" if self.deposed else self.address
+
+    @property
+    def replace_reason(self) -> str:
+        paths = ", ".join(".".join(str(s) for s in p) for p in self.replace_paths)
+        return (f"{paths} forces replacement" if paths else self.action_reason.replace("_", " ") or "replace")
+
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"urn": self.address, "address": self.address, "type": self.type, "op": self.op,
-                             "actions": list(self.actions),
+        """The engine-neutral shape of a change (``changes[]`` of the preview and diff documents, docs/cli.md)."""
+        d: dict[str, Any] = {"urn": self.urn, "type": self.type, "op": self.op,
                              "properties": [c.to_dict() for c in self.attribute_changes()],
                              "data_bearing": self.data_bearing, "protected": False}
         if self.op == "replace":
-            paths = ", ".join(".".join(str(s) for s in p) for p in self.replace_paths)
-            d["replace_reason"] = f"{self.action_reason or 'replace'}" + (f": {paths}" if paths else "")
-        if self.deposed:
-            d["deposed"] = self.deposed
+            d["replace_reason"] = self.replace_reason
         return d
+
+    def data_loss(self) -> dict[str, Any]:
+        """``summary.data_loss[]``: ``{urn, type, op, reason}``."""
+        reason = self.replace_reason if self.op == "replace" else "not in the target"
+        return {"urn": self.urn, "type": self.type, "op": self.op, "reason": reason}
 
 
 def _equal(a: Any, b: Any) -> bool:
     if a is HIDDEN or b is HIDDEN:
         return False
-    return bool(a == b)
+    return bool(normalized(a) == normalized(b))
+
+
+_EMPTY: tuple[Any, ...] = (None, [], {}, "")
+
+
+def normalized(value: Any) -> Any:
+    """``value`` with empty attributes (null, ``[]``, ``{}``, ``""``) left out of objects: providers write an
+    unset attribute as any of them, from one apply or refresh to the next, and none of them is a change."""
+    if isinstance(value, dict):
+        out = {k: normalized(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if not any(v is e or (v == e and type(v) is type(e)) for e in _EMPTY)}
+    if isinstance(value, list):
+        return [normalized(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -215,7 +247,7 @@ class TfPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"changes": [c.to_dict() for c in self.effective], "counts": self.counts(),
-                "drift": [c.to_dict() for c in self.drift if c.changes_something],
+                "drift": [c.to_dict() for c in self.drift if c.drifted],
                 "terraform_version": self.terraform_version}
 
 
@@ -245,25 +277,83 @@ def read_plan(doc: Mapping[str, Any]) -> TfPlan:
     )
 
 
+def plan_variables(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Every root variable's value as the plan used it (sensitive ones in clear: keep in memory, seal them)."""
+    out: dict[str, Any] = {}
+    for name, entry in (doc.get("variables") or {}).items():
+        if isinstance(entry, dict) and "value" in entry:
+            out[str(name)] = entry["value"]
+    return out
+
+
 def guard_reasons(plan: TfPlan, *, allow_data_loss: bool) -> tuple[list[str], list[str]]:
     """(reasons that refuse the rollback, notes of what a flag allowed), from the plan's actions."""
     reasons: list[str] = []
     notes: list[str] = []
     for c in plan.effective:
         if c.loses_data:
-            text = f"{c.op} data-bearing {c.type} {c.address}"
+            text = f"{c.op} data-bearing {c.type} {c.urn}"
             if c.op == "replace" and c.replace_paths:
-                text += " (" + ", ".join(".".join(str(s) for s in p) for p in c.replace_paths) + " forces replacement)"
+                text += f" ({c.replace_reason})"
             if allow_data_loss:
                 notes.append(f"allowed by --allow-data-loss: will {text}")
             else:
-                reasons.append(f"would {text} (pass --allow-data-loss to allow it)")
+                reasons.append(f"DATA LOSS: would {text} (pass --allow-data-loss to allow it)")
     if plan.errored:
         reasons.append("the engine's plan is marked errored: it is incomplete")
     return reasons, notes
 
 
+def _hide(value: Any, path: tuple[Any, ...]) -> Any:
+    """``value`` with the part at ``path`` (a sensitive path of the state) as :data:`HIDDEN`."""
+    if not path:
+        return HIDDEN
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict) and head in value:
+        return {**value, head: _hide(value[head], rest)}
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        return [_hide(v, rest) if i == head else v for i, v in enumerate(value)]
+    return value
+
+
+def masked_attributes(inst: Instance) -> Any:
+    """An instance's attributes with every sensitive part :data:`HIDDEN`."""
+    attrs: Any = inst.attributes
+    for path in inst.sensitive_paths:
+        attrs = _hide(attrs, path)
+    return attrs
+
+
+def state_changes(before: TfState, after: TfState) -> TfPlan:
+    """What differs between two recorded states, resource by resource, read as a plan from ``before`` to
+    ``after`` (the prediction a rollback's preview holds against the engine's plan, and ``diff``).
+
+    A state records results, not intentions: an instance only in ``after`` is a ``create``, only in ``before``
+    a ``delete``, in both with other attributes an ``update`` (a state diff cannot tell a replacement from an
+    update; the engine's plan can), else a ``no-op``. Sensitive attributes are :data:`HIDDEN`."""
+    a = {i.address: i for i in before.managed()}
+    b = {i.address: i for i in after.managed()}
+    changes = []
+    for address in list(a) + [x for x in b if x not in a]:
+        old, new = a.get(address), b.get(address)
+        inst = new or old
+        assert inst is not None
+        if old is None:
+            actions: tuple[str, ...] = ("create",)
+        elif new is None:
+            actions = ("delete",)
+        else:
+            same = normalized(old.attributes) == normalized(new.attributes) and old.status == new.status
+            actions = ("no-op",) if same else ("update",)
+        changes.append(PlannedChange(
+            address=address, type=inst.type, name=inst.name, mode="managed", actions=actions,
+            before=masked_attributes(old) if old is not None else None,
+            after=masked_attributes(new) if new is not None else None,
+            module=inst.module, index=inst.index_key))
+    return TfPlan(terraform_version=after.terraform_version, changes=tuple(changes))
+
+
 __all__ = [
     "AttributeChange", "HIDDEN", "PlannedChange", "TfPlan", "UNKNOWN", "display", "guard_reasons", "mask",
-    "read_plan",
+    "masked_attributes", "plan_variables", "read_plan", "state_changes",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from rollback.errors import StateError
 from rollback.models import Deployment, Resource
-from rollback.state.values import SECRET_SIG, SIG
+from rollback.state.values import SECRET_SIG, SECRET_TEXT, SIG
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class TfState:
     instances: tuple[Instance, ...] = ()
     outputs: tuple[str, ...] = ()
     sha256: str = ""
+    output_values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)   # sensitive: [secret]
 
     @property
     def empty(self) -> bool:
@@ -113,10 +114,13 @@ def parse_state(data: bytes, *, source: str) -> TfState:
                 dependencies=tuple(str(d) for d in inst.get("dependencies") or []),
             ))
     serial = doc.get("serial")
+    outputs = doc.get("outputs") if isinstance(doc.get("outputs"), dict) else {}
+    values = {str(k): (SECRET_TEXT if o.get("sensitive") else o.get("value"))
+              for k, o in sorted(outputs.items()) if isinstance(o, dict)}
     return TfState(source=source, format_version=4, terraform_version=str(doc.get("terraform_version") or ""),
                    serial=serial if isinstance(serial, int) else 0, lineage=str(doc.get("lineage") or ""),
-                   instances=tuple(instances), outputs=tuple(sorted((doc.get("outputs") or {}).keys())),
-                   sha256=hashlib.sha256(data).hexdigest())
+                   instances=tuple(instances), outputs=tuple(sorted(outputs.keys())),
+                   sha256=hashlib.sha256(data).hexdigest(), output_values=values)
 
 
 def same_resources(a: TfState, b: TfState) -> bool:

@@ -19,7 +19,16 @@ from typing import Any
 from rollback.render.summary import workload_lines as render_summary_lines
 from rollback.state.values import SECRET_TEXT
 from rollback.summary import EnvChange, FieldChange, WorkloadChange
-from rollback.terraform.plan import HIDDEN, UNKNOWN, UNKNOWN_TEXT, PlannedChange, TfPlan, contains_hidden
+from rollback.terraform.plan import (
+    HIDDEN,
+    UNKNOWN,
+    UNKNOWN_TEXT,
+    PlannedChange,
+    TfPlan,
+    contains_hidden,
+    masked_attributes,
+)
+from rollback.terraform.state import Instance, TfState
 
 
 def _text(v: Any) -> str | None:
@@ -122,6 +131,12 @@ _LIMITS = (("image", "image"), ("memory", "memory limit"), ("memoryReservation",
            ("cpu", "cpu units"))
 
 
+def _limit(container: dict[str, Any], key: str) -> Any:
+    """A container's limit; ECS reports an unset ``cpu`` as 0, which is no change from unset."""
+    value = container.get(key)
+    return None if key == "cpu" and value == 0 else value
+
+
 def _ecs_task(c: PlannedChange) -> list[WorkloadChange]:
     kind, name = "ECS task definition", c.short_name
     out: list[WorkloadChange] = []
@@ -150,7 +165,8 @@ def _ecs_task(c: PlannedChange) -> list[WorkloadChange]:
                                       fields=tuple(FieldChange(f.field, f.after if a is not None else None,
                                                                f.after if a is None else None) for f in fields)))
             continue
-        fields = tuple(f for f in (_field(label, a.get(key), b.get(key)) for key, label in _LIMITS) if f is not None)
+        fields = tuple(f for f in (_field(label, _limit(a, key), _limit(b, key)) for key, label in _LIMITS)
+                       if f is not None)
         env = _env_changes(a, b)
         if fields or env:
             out.append(WorkloadChange(urn=c.address, type=c.type, kind=kind, name=name, container=cname,
@@ -252,4 +268,67 @@ def render(plan: TfPlan, changes: Sequence[WorkloadChange] | None = None) -> str
     return "\n".join(out)
 
 
-__all__ = ["action_lines", "render", "summary_lines", "workload_summary"]
+# ----------------------------------------------------------------------------------------------
+# What one version ran (history's IMAGE column, `show`)
+
+
+def _short(inst: Instance) -> str:
+    prefix = f"{inst.module}." if inst.module else ""
+    idx = "" if inst.index_key is None else f"[{json.dumps(inst.index_key)}]"
+    return f"{prefix}{inst.name}{idx}"
+
+
+def _row(inst: Instance, kind: str, container: str | None, fields: list[tuple[str, Any]],
+         env: dict[str, tuple[str | None, str | None]] | None = None, notes: Sequence[str] = ()) -> dict[str, Any]:
+    return {"type": inst.type, "kind": kind, "name": _short(inst), "container": container,
+            "fields": [{"field": k, "value": _text(v)} for k, v in fields if v is not None],
+            "env": [{"name": k, "value": literal if literal is not None else shown, "shown": shown}
+                    for k, (shown, literal) in (env or {}).items()],
+            "notes": list(notes)}
+
+
+def inventory(state: TfState) -> list[dict[str, Any]]:
+    """Per workload (its own fields) and per container (image, limits, env), as ``show`` prints them: ``{type,
+    kind, name, container, fields: [{field, value}], env: [{name, value, shown}], notes}``. Sensitive values
+    show as ``[secret]``."""
+    out: list[dict[str, Any]] = []
+    for inst in state.managed():
+        attrs = masked_attributes(inst)
+        if inst.type == "aws_ecs_task_definition":
+            containers, why = _containers(_attr(attrs, "container_definitions"))
+            out.append(_row(inst, "ECS task definition", None,
+                            [("task cpu", _attr(attrs, "cpu")), ("task memory", _attr(attrs, "memory")),
+                             ("revision", _attr(attrs, "revision"))], notes=[why] if why else []))
+            for cname, c in (containers or {}).items():
+                out.append(_row(inst, "ECS task definition", cname,
+                                [(label, c.get(key)) for key, label in _LIMITS], env=_env(c)))
+        elif inst.type == "aws_ecs_service":
+            td = _attr(attrs, "task_definition")
+            out.append(_row(inst, "ECS service", None, [("desiredCount", _attr(attrs, "desired_count")),
+                                                        ("task definition", td)]))
+        elif inst.type == "aws_lambda_function":
+            blocks = _attr(attrs, "environment")
+            variables = blocks[0].get("variables") if isinstance(blocks, list) and blocks and \
+                isinstance(blocks[0], dict) else None
+            env = _env({"environment": [{"name": k, "value": v} for k, v in variables.items()]}) \
+                if isinstance(variables, dict) else {}
+            out.append(_row(inst, "Lambda function", None, [("image", _attr(attrs, "image_uri")),
+                                                            ("memory", _attr(attrs, "memory_size"))], env=env))
+        elif inst.type == "aws_ssm_parameter":
+            out.append(_row(inst, "SSM parameter", None, [("value", _attr(attrs, "value")),
+                                                          ("type", _attr(attrs, "type"))]))
+    return out
+
+
+def images(state: TfState) -> list[str]:
+    """The container images a version ran (ECS containers, Lambda images), in the state's order; secret
+    ones left out."""
+    out = []
+    for row in inventory(state):
+        for f in row["fields"]:
+            if f["field"] == "image" and f["value"] and f["value"] != SECRET_TEXT:
+                out.append(str(f["value"]))
+    return out
+
+
+__all__ = ["action_lines", "images", "inventory", "render", "summary_lines", "workload_summary"]

@@ -57,6 +57,18 @@ def git_state(cwd: Path) -> GitState:
     return GitState(head, dirty, None if branch == "HEAD" else branch)
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
+
+
+def check_workspace_name(name: str) -> None:
+    """A workspace name as Terraform allows it (URL-safe characters, no path separator)."""
+    if not name or len(name) > 90 or name in (".", "..") or not set(name) <= _NAME_CHARS:
+        from rollback.safetext import one_line
+
+        raise BadInput(f"'{one_line(name, limit=60)}' is not a Terraform workspace name (letters, digits, "
+                       f"'-', '_', '.', '~'; STACK names the workspace, e.g. prod or default)")
+
+
 @dataclass
 class Workspace:
     workdir: Path
@@ -75,6 +87,7 @@ class Workspace:
             raise BadInput(f"working directory {workdir} does not exist")
         settings = read_backend_settings(workdir)
         name = workspace or selected_workspace(workdir, env)
+        check_workspace_name(name)
         backend = open_backend(workdir, workspace=name, settings=settings)
         try:
             root: Path | None = Path(_git(["rev-parse", "--show-toplevel"], workdir)).resolve()
@@ -158,4 +171,4 @@ def write_var_file(folder: Path, values: Mapping[str, Any]) -> Path:
     return path
 
 
-__all__ = ["GitState", "OVERRIDE_FILE", "Workspace", "checkout", "git_state", "write_var_file"]
+__all__ = ["GitState", "OVERRIDE_FILE", "Workspace", "check_workspace_name", "checkout", "git_state", "write_var_file"]

@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,20 @@ import pytest
 
 from tests.paths import EXAMPLES
 from tests.support.moto import moto_server
+from tests.test_json_contract import CHANGE_KEYS, VERSION_KEYS
+from tests.test_json_contract import PREVIEW_KEYS as PULUMI_PREVIEW_KEYS
+
+#: The Pulumi preview's keys (tests/test_json_contract.py) where they apply: not the replay's, plus "terraform".
+REPLAY_KEYS = {"rehearsal", "cannot_restore", "provider_versions", "notes"}
+PREVIEW_KEYS = PULUMI_PREVIEW_KEYS - REPLAY_KEYS
 
 TF_HOME = Path(os.environ.get("INFRA_ROLLBACK_TF_HOME") or Path.home() / ".cache" / "infra-rollback" / "terraform")
 CLI_CONFIG = TF_HOME / "terraformrc"
 SKIP_WHY = ("needs OpenTofu/Terraform and the hashicorp/aws mirror: run scripts/build_terraform.sh first "
             "(or name an engine with INFRA_ROLLBACK_TF_ENGINE)")
+
+
+__all__ = ["CHANGE_KEYS", "PREVIEW_KEYS", "VERSION_KEYS"]
 
 
 def engine_binary() -> str | None:
@@ -54,6 +64,43 @@ def make_engine() -> Any:
     binary = engine_binary()
     assert binary is not None
     return Engine(binary, env={"TF_CLI_CONFIG_FILE": str(CLI_CONFIG), **AWS_ENV})
+
+
+def tf_env() -> dict[str, str]:
+    """What a user of the tests' engine sets: the engine, its CLI config (the provider mirror), AWS credentials."""
+    binary = engine_binary()
+    assert binary is not None
+    return {"INFRA_ROLLBACK_TF_ENGINE": binary, "TF_CLI_CONFIG_FILE": str(CLI_CONFIG), **AWS_ENV}
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def _command() -> list[str]:
+    """The installed `infra-rollback` command (the console script beside this Python), else `python -m rollback`."""
+    script = Path(sys.executable).parent / "infra-rollback"
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "rollback"]
+
+
+@dataclass
+class Cli:
+    """`infra-rollback ARGS --cwd DIR` as a user runs it: a process of its own, no terminal, no colour."""
+
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 engine: bool = True) -> Result:
+        full = {**os.environ, **(tf_env() if engine else AWS_ENV), "NO_COLOR": "1", **self.env, **(env or {})}
+        for name in ("CI", "INFRA_ROLLBACK_DEBUG", "TF_WORKSPACE"):
+            full.pop(name, None)
+        proc = subprocess.run([*_command(), *args, "--cwd", str(cwd or self.cwd)], env=full, capture_output=True,
+                              text=True, timeout=600, stdin=subprocess.DEVNULL)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -94,7 +94,7 @@ def test_sensitive_values_never_leave_the_plan_reader() -> None:
 def test_guards_refuse_a_data_bearing_replace_unless_allowed() -> None:
     plan = read_plan(plan_doc(table_replaced=True))
     reasons, notes = guard_reasons(plan, allow_data_loss=False)
-    assert reasons == ["would replace data-bearing aws_dynamodb_table aws_dynamodb_table.sessions "
+    assert reasons == ["DATA LOSS: would replace data-bearing aws_dynamodb_table aws_dynamodb_table.sessions "
                        "(hash_key forces replacement) (pass --allow-data-loss to allow it)"]
     reasons, notes = guard_reasons(plan, allow_data_loss=True)
     assert not reasons and notes[0].startswith("allowed by --allow-data-loss: will replace data-bearing")
@@ -247,10 +247,14 @@ def test_engine_errors_are_translated(tmp_path: Path) -> None:
 
 
 def test_finding_the_engine(tmp_path: Path) -> None:
-    with pytest.raises(EngineUnavailable, match="no Terraform or OpenTofu engine"):
+    with pytest.raises(EngineUnavailable) as missing:
         find_engine(environ={"PATH": str(tmp_path)})
-    with pytest.raises(EngineUnavailable, match="engine 'terraform' not found"):
+    assert missing.value.message.startswith("no `tofu` or `terraform` on PATH: install OpenTofu "
+                                            "(https://opentofu.org/docs/intro/install/) or Terraform")
+    with pytest.raises(EngineUnavailable, match="--engine terraform: not an executable, nor a name on PATH"):
         find_engine("terraform", environ={"PATH": str(tmp_path)})
+    with pytest.raises(EngineUnavailable, match="INFRA_ROLLBACK_TF_ENGINE /nowhere/tofu: not an executable"):
+        find_engine(environ={"PATH": str(tmp_path), "INFRA_ROLLBACK_TF_ENGINE": "/nowhere/tofu"})
     fake = _fake_engine(tmp_path, {})
     os.rename(fake.binary, tmp_path / "terraform")
     assert find_engine(environ={"PATH": str(tmp_path)}).name == "terraform"
