@@ -6,6 +6,10 @@ no type, options show what they take (``--to TARGET``).
 
 Every command prints a JSON document with ``--json``, whatever the outcome: its own document, or on an
 error ``{"outcome", "error", "exit_code"}`` (plus the stack), so a CI step can always parse stdout.
+
+Longer than our other modules (over 500 lines) because it declares eight commands with their flags and
+help, which Typer wants as function signatures; each command is a flag check, one action and one renderer,
+and everything with logic lives in the actions, the renderers and :mod:`rollback.workspace_kind`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,25 @@ def git_state(cwd: Path) -> GitState:
     return GitState(head, dirty, branch)
 
 
+def auto_rollback(rb: Any, stack: str, target: str, record: AuditRecord) -> RollbackOutcome | None:
+    """Run ``rb``, the automatic rollback of a deploy whose health gates failed (a Pulumi or a Terraform
+    ``Rollback``), and say in the deploy's ``record`` how it went; its outcome, or None when it failed."""
+    try:
+        outcome: RollbackOutcome = rb.run(stack, target)
+        if isinstance(outcome.error, NotRecorded):   # rolled back and healthy; not all of it recorded
+            record.notes.append(outcome.error.message)
+        else:
+            outcome.raise_for_error()
+    except RollbackError as exc:
+        record.outcome = Outcome.ROLLBACK_FAILED
+        record.notes.append(exc.message)
+        return None
+    record.outcome = Outcome.ROLLED_BACK
+    record.time_to_recover_seconds = outcome.record.time_to_recover_seconds if outcome.record else None
+    record.timings["recovered_at"] = iso(utc_now())
+    return outcome
+
+
 @dataclass
 class DeployPrepared:
     """A deploy checked and ready: nothing changed yet."""
@@ -268,20 +287,7 @@ class Deploy:
         rb = Rollback(ctx=self.ctx, reason=f"auto-rollback: health gates failed: {', '.join(failed)}",
                       timeout=self.timeout, engine=self.engine, confirm=YES, listener=self.listener,
                       verifier=self.verifier, recovery_started=detected)
-        try:
-            outcome = rb.run(prepared.stack, target)
-            if isinstance(outcome.error, NotRecorded):   # rolled back and healthy; not all of it recorded
-                record.notes.append(outcome.error.message)
-            else:
-                outcome.raise_for_error()
-        except RollbackError as exc:
-            record.outcome = Outcome.ROLLBACK_FAILED
-            record.notes.append(exc.message)
-            return None
-        record.outcome = Outcome.ROLLED_BACK
-        record.time_to_recover_seconds = outcome.record.time_to_recover_seconds if outcome.record else None
-        record.timings["recovered_at"] = iso(utc_now())
-        return outcome
+        return auto_rollback(rb, prepared.stack, target, record)
 
     def _verify(self, stack: str) -> dict[str, Any] | None:
         if self.verifier is not None:

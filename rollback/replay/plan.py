@@ -31,6 +31,10 @@ The rules (``pulumi-state.md`` section 7):
 
 Plaintext of secrets lives only inside :class:`~rollback.state.values.Revealed` wrappers, which
 print as ``[secret]``.
+
+Just over 500 lines: the planner is the one place that orders the steps and decides each input (recorded,
+live reference, alias, provider setting); files and provider internals already moved to
+:mod:`rollback.replay.files`, and what is left reads best as one walk.
 """
 
 from __future__ import annotations

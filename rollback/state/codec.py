@@ -7,6 +7,10 @@ Versions 0 (the unversioned 2017 ``{"target", "latest"}`` file), 1 and 2 are mig
 Pulumi's ``UnmarshalVersionedCheckpointToLatestCheckpoint`` and ``apitype/migrate`` do (v1's
 ``defaults`` dropped, ``external`` false, no provider references, every input depending on all of
 the resource's dependencies). Everything else is refused with a message that names the file.
+
+Longer than our other modules (over 500 lines) because reading a state once, lazily, at any size is one
+concern: the single pass that keeps each resource's text, and the readers of a file's first or last bytes
+(no-op updates, pending operations, the secrets provider) that must agree with it, live side by side.
 """
 
 from __future__ import annotations

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from rollback.actions.deploy import Deploy as PulumiDeploy
+from rollback.actions.deploy import auto_rollback
 from rollback.actions.hooks import YES, confirmed
 from rollback.actions.rollback import RollbackOutcome
 from rollback.actions.terraform.context import TfContext
-from rollback.errors import NotRecorded, Refused, RollbackError, SecretsError
+from rollback.errors import Refused, RollbackError, SecretsError
 from rollback.models import Mark, Outcome
 from rollback.records import AfterApply, AuditRecord, Records, actor, check_writable, iso, utc_now
 from rollback.terraform.deploy import DeployPlan, TfDeploy
@@ -136,20 +137,7 @@ class Deploy(PulumiDeploy):
         rb = Rollback(ctx=self.ctx, reason=f"auto-rollback: health gates failed: {', '.join(failed)}",
                       timeout=self.timeout, confirm=YES, listener=self.listener, verifier=self.verifier,
                       recovery_started=detected)
-        try:
-            outcome = rb.run(prepared.stack, target)
-            if isinstance(outcome.error, NotRecorded):
-                record.notes.append(outcome.error.message)
-            else:
-                outcome.raise_for_error()
-        except RollbackError as exc:
-            record.outcome = Outcome.ROLLBACK_FAILED
-            record.notes.append(exc.message)
-            return None
-        record.outcome = Outcome.ROLLED_BACK
-        record.time_to_recover_seconds = outcome.record.time_to_recover_seconds if outcome.record else None
-        record.timings["recovered_at"] = iso(utc_now())
-        return outcome
+        return auto_rollback(rb, prepared.stack, target, record)
 
     def _verify(self, stack: str) -> dict[str, Any] | None:
         """The working directory's health gates, expecting what the deploy's state says runs."""
