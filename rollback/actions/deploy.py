@@ -257,12 +257,7 @@ class Deploy:
             try:
                 record.engine_changes = st.up(plan_path=plan_path, message=message)
             except RollbackError as exc:
-                record.outcome = Outcome.FAILED
-                record.notes.append(exc.message)
-                writes = AfterApply(record)   # a failed write is said with the failure, not instead of it
-                with writes.step():
-                    self.record(prepared, record)
-                writes.error(exc, done="")
+                self._record_failed_apply(prepared, record, exc)
                 raise
         record.timings["applied_at"] = iso(utc_now())
         after = history.backend.history(ref)
@@ -296,6 +291,16 @@ class Deploy:
 
         report = verify_deployed(self.ctx, stack, timeout=self.timeout, listener=self.listener)
         return report.to_dict() if report is not None else None
+
+    def _record_failed_apply(self, prepared: Any, record: AuditRecord, exc: RollbackError) -> None:
+        """The apply failed: the record says so, and a write that fails too is said with the failure (added to
+        ``exc``'s message), not instead of it."""
+        record.outcome = Outcome.FAILED
+        record.notes.append(exc.message)
+        writes = AfterApply(record)
+        with writes.step():
+            self.record(prepared, record)
+        writes.error(exc, done="")
 
     def record(self, prepared: DeployPrepared, record: AuditRecord) -> None:
         Records(prepared.history.backend, prepared.history.ref).save(record)

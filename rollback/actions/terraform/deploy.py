@@ -28,7 +28,7 @@ from rollback.actions.rollback import RollbackOutcome
 from rollback.actions.terraform.context import TfContext
 from rollback.errors import Refused, RollbackError, SecretsError
 from rollback.models import Mark, Outcome
-from rollback.records import AfterApply, AuditRecord, Records, actor, check_writable, iso, utc_now
+from rollback.records import AuditRecord, Records, actor, check_writable, iso, utc_now
 from rollback.terraform.deploy import DeployPlan, TfDeploy
 from rollback.terraform.history import TfHistory
 from rollback.terraform.provenance import Provenance, open_variables
@@ -102,12 +102,7 @@ class Deploy(PulumiDeploy):
                 with self.listener.step(f"{engine.name} apply of workspace {prepared.stack}"):
                     result = tf.apply(dp, prepared.git)
             except RollbackError as exc:
-                record.outcome = Outcome.FAILED
-                record.notes.append(exc.message)
-                writes = AfterApply(record)   # a failed write is said with the failure, not instead of it
-                with writes.step():
-                    self.record(prepared, record)
-                writes.error(exc, done="")
+                self._record_failed_apply(prepared, record, exc)
                 raise
         record.timings["applied_at"] = iso(utc_now())
         record.engine_changes = dict(result.changes)
