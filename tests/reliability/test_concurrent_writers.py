@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from rollback.state.store import Conflict, FileStore, update
+from tests.support.moto import fresh_s3_store
 
 KEY = ".infra-rollback/shop/prod/marks.json"
 ROUNDS = 50
@@ -160,21 +161,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def s3_store(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    import uuid
-
-    import boto3
-
-    for name, value in (("AWS_ENDPOINT_URL", moto_url), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"state-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    from rollback.state.s3 import open_s3_store
-
-    return open_s3_store(f"s3://{bucket}/team")
+    return fresh_s3_store(moto_url, monkeypatch, tmp_path, bucket="state", prefix="team")
 
 
 def test_two_s3_writers_for_50_rounds_lose_nothing(s3_store: Any) -> None:

@@ -34,6 +34,7 @@ from tests.paths import EXAMPLES
 from tests.reliability.conftest import run
 from tests.support.backends import ShopBackend
 from tests.support.fake_engine import FakeEngine
+from tests.support.moto import fresh_s3_store
 
 ROUNDS = 50
 PASS = "omniserve-example"
@@ -199,21 +200,7 @@ def _threads(marks_for: Callable[[], Marks], count: int = 2) -> tuple[list[int],
 
 def test_two_s3_mark_writers_for_50_rounds_lose_nothing(moto_url: str, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
-    import uuid
-
-    import boto3
-
-    for name, value in (("AWS_ENDPOINT_URL", moto_url), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"state-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    from rollback.state.s3 import open_s3_store
-
-    store = open_s3_store(f"s3://{bucket}/team")
+    store = fresh_s3_store(moto_url, monkeypatch, tmp_path, bucket="state", prefix="team")
     ref = StackRef("shop", "prod")
 
     def marks_for() -> Marks:

@@ -39,6 +39,7 @@ from tests.reliability.conftest import Run, run, snapshot
 from tests.reliability.story import PASS, backend_url, project
 from tests.support.engine_cli import AfterConvergence, use_engine
 from tests.support.fake_engine import FakeEngine
+from tests.support.moto import fresh_s3_store
 
 
 def ours(world: Path) -> Path:
@@ -258,21 +259,7 @@ def deny_puts(store: Any) -> None:
 
 @pytest.fixture
 def s3_records(world: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    import uuid
-
-    import boto3
-
-    for name, value in (("AWS_ENDPOINT_URL", moto_url), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"records-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    from rollback.state.s3 import open_s3_store
-
-    return open_s3_store(f"s3://{bucket}/audit")
+    return fresh_s3_store(moto_url, monkeypatch, tmp_path, bucket="records", prefix="audit")
 
 
 def s3_rollback(world: Path, store: Any, verifier: Any = None) -> Rollback:
