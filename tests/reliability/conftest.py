@@ -83,3 +83,12 @@ def shop(tmp_path: Path) -> ShopBackend:
     backend.deploy(image="web:1", token="tok-1", message="one")
     backend.deploy(image="web:2", token="tok-2", message="two")
     return backend
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's server on 127.0.0.1, one per test module (tests/support/moto.py)."""
+    from tests.support.moto import moto_server
+
+    with moto_server() as url:
+        yield url

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from rollback.state.store import Conflict, FileStore, update
 from tests.support.moto import fresh_s3_store
+from tests.support.threads import in_threads
 
 KEY = ".infra-rollback/shop/prod/marks.json"
 ROUNDS = 50
@@ -51,11 +51,7 @@ def writers(store: Any, count: int = 2) -> tuple[list[str], list[str]]:
                 with lock:
                     retry.append(entry)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(writer, count)
     return landed, retry
 
 
@@ -140,24 +136,13 @@ def test_plain_writes_use_unique_temporary_names_and_leave_none(tmp_path: Path) 
         except BaseException as exc:     # the old shared ".tmp" name made os.replace fail here
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(writer, 4)
     assert errors == []
     assert json.loads(store.read(KEY))["round"] == ROUNDS - 1
     assert [p.name for p in (tmp_path / KEY).parent.iterdir()] == ["marks.json"]
 
 
 # -- S3 ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from tests.support.moto import moto_server
-
-    with moto_server() as url:
-        yield url
-
 
 @pytest.fixture
 def s3_store(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:

@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tests.reliability.conftest import run
 from tests.support.backends import ShopBackend
 from tests.support.fake_engine import FakeEngine
 from tests.support.moto import fresh_s3_store
+from tests.support.threads import in_threads
 
 ROUNDS = 50
 PASS = "omniserve-example"
@@ -153,13 +154,6 @@ def test_a_mark_made_during_a_rollback_is_kept(world: Path) -> None:
 
 
 # -- S3: two writers through Marks, conditional puts -------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from tests.support.moto import moto_server
-
-    with moto_server() as url:
-        yield url
-
 
 class _Side:
     """A backend that is only a side store (all Marks asks of it)."""
@@ -190,11 +184,7 @@ def _threads(marks_for: Callable[[], Marks], count: int = 2) -> tuple[list[int],
                 with lock:
                     retry.append(version)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(writer, count)
     return landed, retry
 
 

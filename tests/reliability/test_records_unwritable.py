@@ -17,8 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,6 +38,7 @@ from tests.reliability.story import PASS, backend_url, project
 from tests.support.engine_cli import AfterConvergence, use_engine
 from tests.support.fake_engine import FakeEngine
 from tests.support.moto import fresh_s3_store
+from tests.support.threads import in_threads
 
 
 def ours(world: Path) -> Path:
@@ -225,13 +224,6 @@ def test_a_deploy_whose_record_cannot_be_written_after_the_apply_says_so_with_th
 
 
 # -- S3: access denied to the records location ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from tests.support.moto import moto_server
-
-    with moto_server() as url:
-        yield url
-
 
 class RecordsInS3:
     """The example backend with its records in S3 (as a Pulumi Cloud backend keeps them with
@@ -322,11 +314,7 @@ def test_stack_config_writers_use_unique_temporary_names_and_leave_none(tmp_path
         except BaseException as exc:           # a shared temporary name made the rename fail here
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(writer, 4)
     assert errors == []
     assert os.listdir(path.parent) == ["Pulumi.prod.yaml"]
     assert path.read_text().startswith("config:\n  omniserve:image: web:")
