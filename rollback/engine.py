@@ -36,7 +36,7 @@ class StackSpec:
     encryption_salt: str | None = None
     encrypted_key: str | None = None
     env: dict[str, str] = field(default_factory=dict)
-    work_dir: Path | None = None                           # for a program on disk (deploy)
+    work_dir: Path | None = None                           # deploy: the program; rollback: the workspace
     config_file: Path | None = None                        # stacks/Pulumi.<stack>.yaml (deploy)
     qualified_name: str | None = None                      # org/project/stack where the backend knows the org
 

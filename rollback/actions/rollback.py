@@ -26,7 +26,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +131,8 @@ class Rollback:
             prepared.document["engine"] = EngineCheck.did_not_run(exc.message).to_dict()
             self.listener.preview(prepared.document)
             return RollbackOutcome(Outcome.FAILED, prepared, error=exc)
-        with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
-            self.check_engine(prepared, engine, plan_path=str(Path(tmp) / "plan.json"))
+        with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:   # the workspace and the plan
+            self.check_engine(prepared, engine, work=Path(tmp), save_plan=True)
             if prepared.refusals:
                 return self._refused(prepared)
             self.listener.preview(prepared.document)
@@ -212,7 +212,8 @@ class Rollback:
             prepared.document["engine"] = EngineCheck.did_not_run(why).to_dict()
             return prepared
         try:
-            self.check_engine(prepared, self._engine(), plan_path=None)
+            with tempfile.TemporaryDirectory(prefix="infra-rollback-") as tmp:
+                self.check_engine(prepared, self._engine(), work=Path(tmp), save_plan=False)
         except RollbackError as exc:   # the preview still stands; say why the engine's check is missing
             prepared.document["engine"] = EngineCheck.did_not_run(f"the engine's preview failed: {exc.message}").to_dict()
         return prepared
@@ -234,11 +235,19 @@ class Rollback:
                 return "no `pulumi` CLI on PATH; applying needs it (https://www.pulumi.com/docs/install/)"
         return ""
 
-    def check_engine(self, prepared: Prepared, engine: Engine, *, plan_path: str | None) -> EngineCheck:
-        """Open the stack with the replay and let the engine preview it, saving its plan at ``plan_path``; its
-        steps against our diff go into the document (``engine``) and its refusals into ``prepared``."""
+    def check_engine(self, prepared: Prepared, engine: Engine, *, work: Path, save_plan: bool) -> EngineCheck:
+        """Open the stack with the replay and let the engine preview it (saving its plan when ``save_plan``); its
+        steps against our diff go into the document (``engine``) and its refusals into ``prepared``.
+
+        ``work`` is a folder the caller owns and removes: the engine's workspace (``Pulumi.yaml`` and the stack
+        settings, with the target's config) and the saved plan go there, so that nothing is left behind in the
+        temporary folder (left to itself, the Automation API makes an ``automation-*`` folder per inline program
+        and never removes it)."""
         plan = prepared.plan
-        spec = stack_spec(plan, self.ctx.cwd, self.ctx.passphrase, prepared.notes)
+        plan_path = str(work / "plan.json") if save_plan else None
+        workspace = work / "workspace"
+        workspace.mkdir(mode=0o700)
+        spec = replace(stack_spec(plan, self.ctx.cwd, self.ctx.passphrase, prepared.notes), work_dir=workspace)
         with self.listener.step(f"asking the engine for its own plan (pulumi preview of {prepared.stack_name})"):
             prepared.stack = engine.open(spec, inline_program(plan.replay) if plan.replay is not None else None)
             prepared.plan_path = plan_path

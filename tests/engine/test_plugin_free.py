@@ -48,6 +48,11 @@ def test_update_only_rollback_makes_no_create_and_no_delete(tmp_path: Path, engi
     v1, before, result = scenario(world, log)
     assert result.returncode == 0, result.stderr
     assert "token-1" not in result.stdout + result.stderr and "token-2" not in result.stdout + result.stderr
+    # The engine's workspace (Pulumi.yaml, the stack settings with the target's config) and the saved plan
+    # are removed with the run: nothing is left in the temporary folder, after an apply or a preview.
+    assert not list(world.tmpdir.iterdir())
+    assert world.cli_json("prod", "--to", "v2", "--preview")["engine"]["ran"] is True
+    assert not list(world.tmpdir.iterdir())
 
     calls = [c for c in read_log(log) if c["op"] != "create"][2:]   # v2 made two updates; the rest is ours
     assert calls and {c["op"] for c in calls} == {"update"}, calls

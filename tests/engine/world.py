@@ -62,6 +62,9 @@ class EngineWorld(BackendView):
         self.cwd.mkdir(exist_ok=True)
         self.home = tmp / "pulumi-home"
         self.env = engine_environ(bin_dir, self.home, passphrase=PASSPHRASE)
+        self.tmpdir = tmp / "tmpdir"   # the CLI's temporary folder: what a run leaves behind shows up here
+        self.tmpdir.mkdir(exist_ok=True)
+        self.env["TMPDIR"] = str(self.tmpdir)
         if legacy:
             self.env["PULUMI_DIY_BACKEND_LEGACY_LAYOUT"] = "true"
             self.env["PULUMI_DIY_BACKEND_IGNORE_DEPRECATION_ERROR"] = "true"
@@ -79,7 +82,7 @@ class EngineWorld(BackendView):
         """The engine's environment in this process too (the Automation API reads os.environ)."""
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(self.env)
+        os.environ.update({k: v for k, v in self.env.items() if k != "TMPDIR"})   # tempfile keeps its first answer
         try:
             yield
         finally:
@@ -93,7 +96,10 @@ class EngineWorld(BackendView):
         qualified = name if self.legacy else f"organization/{self.project}/{name}"
         settings = auto.ProjectSettings(name=self.project, runtime="python",
                                         backend=auto.ProjectBackend(url=self.url))
-        opts = auto.LocalWorkspaceOptions(project_settings=settings, env_vars={"PULUMI_BACKEND_URL": self.url})
+        work = self.tmp / "harness-workspace"   # not the Automation API's own temporary folder, never removed
+        work.mkdir(exist_ok=True)
+        opts = auto.LocalWorkspaceOptions(project_settings=settings, env_vars={"PULUMI_BACKEND_URL": self.url},
+                                          work_dir=str(work))
         return auto.create_or_select_stack(stack_name=qualified, project_name=self.project, program=program,
                                            opts=opts)
 
