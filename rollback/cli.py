@@ -374,7 +374,7 @@ def _rollback(ctx: Any, stack: str, to: str, *, yes: bool, as_json: bool, markdo
 def history_cmd(
     stack: StackArg,
     as_json: JsonOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N versions (default 20).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N versions (default 10).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Show every version.")] = False,
     backend: BackendOpt = None,
     cwd: CwdOpt = Path("."),

@@ -451,3 +451,35 @@ def test_images_are_read_for_the_newest_versions_only(example: Path) -> None:
 
     doc = History(ctx=Context(cwd=example, passphrase=lambda: EXAMPLE_PASSPHRASE), images=2).run("prod")
     assert [v["image"] for v in doc["versions"]] == ["bot:1.5.0", "bot:1.5.0", None, None, None, None]
+
+
+def test_history_reads_the_audit_records_that_can_belong_to_the_versions_it_shows(example: Path) -> None:
+    """A rollback's record is written after the version it rolled back from: with ``--limit 2`` (v6, v5) the
+    record of the rollback that made v5 is read and shown on its row, and one from over an hour before v4 was
+    written (an unreadable one here, which would be warned about if read) is not read at all."""
+    import datetime as dt
+
+    folder = example / "backend" / ".pulumi" / "history" / "omniserve" / "prod"
+    ids = sorted(int(p.name.split("-")[1].split(".")[0]) for p in folder.glob("*.history.json"))
+    v4_written = ids[3] / 1e9
+
+    def stamp(seconds: float) -> str:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y%m%dT%H%M%S000Z")
+
+    records = example / "backend" / ".infra-rollback" / "omniserve" / "prod" / "records"
+    records.mkdir(parents=True)
+    decided = v4_written + 600
+    (records / f"{stamp(decided)}-0a1b2c3d4e5f.json").write_text(json.dumps({
+        "kind": "rollback", "id": "0a1b2c3d4e5f", "stack": "prod", "project": "omniserve", "from_version": 4,
+        "to_version": 2, "reason": "tags every ticket urgent", "actor": {"user": "ben", "host": "laptop"},
+        "decided_at": dt.datetime.fromtimestamp(decided, dt.timezone.utc).isoformat(), "outcome": "rolled-back",
+        "new_version_key": str(ids[4]), "summary": {}, "timings": {}, "notes": []}))
+    (records / f"{stamp(v4_written - 2 * 3600)}-ffffffffffff.json").write_text("{not json")
+
+    doc = history_json("prod", "--cwd", str(example), "--limit", "2")
+    v5 = doc["versions"][1]
+    assert v5["version"] == 5 and v5["who"] == "ben"
+    assert (v5["rollback"]["to_version"], v5["rollback"]["reason"]) == (2, "tags every ticket urgent")
+    assert not [w for w in doc["warnings"] if "ffffffffffff" in w]
+    every = history_json("prod", "--cwd", str(example), "--all")
+    assert [w for w in every["warnings"] if "ffffffffffff" in w]

@@ -75,10 +75,14 @@ def _images(dep: Any) -> list[str]:
     return images(dep)
 
 
-#: How many versions ``history`` shows unless told otherwise (``--limit N``, ``--all``).
-DEFAULT_LIMIT = 20
-#: A rollback's audit record is written before the version it makes: records older than the version
-#: below the oldest one shown (less this much, for clocks that differ between machines) are not read.
+#: How many versions ``history`` shows unless told otherwise (``--limit N``, ``--all``): the ten that
+#: Kubernetes keeps for ``kubectl rollout history`` (``revisionHistoryLimit``) and Helm for ``helm history``
+#: (``--history-max``). Each costs two reads on a remote backend (its metadata and, for IMAGE, its
+#: checkpoint), so that a default ``history`` on S3 stays under 30 requests however long the history.
+DEFAULT_LIMIT = 10
+#: A rollback's audit record is written before the version it makes, and after the version it rolled back
+#: from was written: records older than the version below the oldest one shown (less this much, for clocks
+#: that differ between machines) are not read.
 _CLOCK_SLACK = 3600
 
 
@@ -98,7 +102,7 @@ class History:
             newest = h.count
             oldest = 1 if self.limit is None else max(1, newest - self.limit + 1)
             shown = range(newest, oldest - 1, -1)
-            h.prefetch([*shown, oldest - 1])
+            h.prefetch(shown)
         records = Records(self.ctx.backend, h.ref)
         all_records = records.all(since=self._records_since(h, oldest))
         by_version = {r.get("new_version_key"): r for r in all_records
@@ -176,9 +180,13 @@ class History:
 
     @staticmethod
     def _records_since(h: StackHistory, oldest: int) -> float | None:
-        """Unix time from which audit records can belong to versions ``oldest`` and newer (None: all)."""
+        """Unix time from which audit records can belong to versions ``oldest`` and newer (None: all): when
+        the version below them was written, from the listing where it says (DIY), else from its metadata."""
         if oldest <= 1:
             return None
+        written = h.entries[oldest - 2].written_at
+        if written is not None:
+            return written - _CLOCK_SLACK
         try:
             below = h.version(oldest - 1)
         except RollbackError:   # an unreadable entry: every record is read instead

@@ -43,6 +43,11 @@ class HistoryEntry:
     has_checkpoint: bool
     checkpoint_size: int | None = None
 
+    @property
+    def written_at(self) -> float | None:
+        """Unix seconds at which the backend wrote this entry, when the listing tells it (None: read it)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Lock:

@@ -45,6 +45,11 @@ class DiyEntry(HistoryEntry):
     checkpoint_key: str | None = None
     checkpoint_etag: str | None = None   # the store's digest of the checkpoint's bytes, when listed (S3)
 
+    @property
+    def written_at(self) -> float:
+        """The ``<unixnano>`` in the file names: when the CLI added the entry, at the end of its update."""
+        return self.id / 1e9
+
 
 class DiyBackend:
     """A DIY backend: stacks, history and locks under ``.pulumi/``."""
