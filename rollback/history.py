@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from rollback.state.codec import (
     pending_operations_at_end,
     same_but_manifest,
 )
+from rollback.state.listing import entry_ids
 from rollback.state.secrets import SecretBox, passphrase_from_env
 
 
@@ -68,7 +69,7 @@ class _Listing:
     versions) come back while the current state is downloaded and read, instead of before."""
 
     def __init__(self, backend: Backend, ref: StackRef) -> None:
-        self._entries: list[HistoryEntry] | None = None
+        self._entries: Sequence[HistoryEntry] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if getattr(backend, "concurrent_reads", False):
@@ -84,7 +85,7 @@ class _Listing:
         except BaseException as exc:  # noqa: BLE001 - raised where the listing is used
             self._error = exc
 
-    def result(self) -> list[HistoryEntry]:
+    def result(self) -> Sequence[HistoryEntry]:
         if self._entries is None:
             if self._thread is not None:
                 self._thread.join()
@@ -132,7 +133,7 @@ class StackHistory:
 
     # -- versions -----------------------------------------------------------------------------
     @property
-    def entries(self) -> list[HistoryEntry]:
+    def entries(self) -> Sequence[HistoryEntry]:
         """The history listing, oldest first (waits for the background listing)."""
         return self._listing.result()
 
@@ -175,7 +176,7 @@ class StackHistory:
 
     def marked(self, mark: Mark) -> list[Version]:
         """The versions carrying ``mark``, newest first, found through the marks (no walk over history)."""
-        index = {e.id: n for n, e in enumerate(self.entries, start=1)}
+        index = {i: n for n, i in enumerate(entry_ids(self.entries), start=1)}
         numbers = sorted((index[int(k)] for k, e in self.marks.all().items()
                           if e.get("mark") == mark.value and _is_backend_id(k) and int(k) in index), reverse=True)
         return [self.version(n) for n in numbers]

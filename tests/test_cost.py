@@ -109,12 +109,13 @@ def test_a_preview_makes_the_same_requests_whatever_the_length_of_the_history(
         made[versions] = dict(s3)
     assert made[3] == made[45]
     # LIST: the stacks folder (projects, then the project's stacks: listed once for resolving the stack and
-    # finding its file), the history folder, the stack's locks (a held lock is a refusal); the records folder
-    # is not listed; GET: meta.yaml, marks.json, the stack file, the update info of the two newest versions,
+    # finding its file), the history folder twice (every version's name, then the files of the newest ones:
+    # rollback/state/listing.py), the stack's locks (a held lock is a refusal); the records folder is not
+    # listed; GET: meta.yaml, marks.json, the stack file, the update info of the two newest versions,
     # the target's checkpoint, and marks.json again by the write check (refusals are evaluated in a preview
     # too), which puts and deletes a probe in the records' and the marks' folders (PUT, DELETE). The newest
     # checkpoint is known to hold the stack file's bytes from the listings' ETags: never downloaded.
-    assert made[45] == {"LIST": 4, "GET": 7, "PUT": 2, "DELETE": 2}, made[45]
+    assert made[45] == {"LIST": 5, "GET": 7, "PUT": 2, "DELETE": 2}, made[45]
 
 
 def test_a_preview_parses_two_checkpoints_however_many_no_op_updates_lie_between(
@@ -157,9 +158,9 @@ def test_history_reads_only_what_it_shows(s3: Counter[str], moto_endpoint: str, 
     assert {v["image"] for v in doc["versions"]} == {None}
     # GET: meta.yaml, marks.json, the 10 update infos shown (the time of the one below them, which says
     # which audit records can belong to them, is in its file name); RANGE: the end of the stack file
-    # (pending operations); LIST: stacks folder (2), history folder, records folder. The stack file is never
-    # read whole.
-    assert dict(s3) == {"LIST": 4, "GET": 12, "RANGE": 1}, dict(s3)
+    # (pending operations); LIST: stacks folder (2), history folder (2: names, then the newest files),
+    # records folder. The stack file is never read whole.
+    assert dict(s3) == {"LIST": 5, "GET": 12, "RANGE": 1}, dict(s3)
 
     s3.clear()
     every = invoke_json(cli("history", "prod", "--all", "--json", "--backend", url))
@@ -173,8 +174,59 @@ def test_history_reads_only_what_it_shows(s3: Counter[str], moto_endpoint: str, 
     s3.clear()
     doc = invoke_json(cli("history", "prod", "--json", "--backend", url))
     assert [v["image"] for v in doc["versions"]] == [f"web:1.{n}.0" for n in range(45, 35, -1)]
-    assert dict(s3) == {"LIST": 4, "GET": 12 + 10}, dict(s3)
+    assert dict(s3) == {"LIST": 5, "GET": 12 + 10}, dict(s3)
     assert sum(s3.values()) <= 30
+
+
+def test_a_long_history_in_s3_is_listed_by_name_and_numbered_as_a_full_listing_numbers_it(
+        s3: Counter[str], moto_endpoint: str, tmp_path: Path) -> None:
+    """Every version's name in one request per 1,000 versions, the files of the newest 32 in one more; the
+    files of an older version are listed (all at once) the first time one is asked for. Whatever is asked,
+    each version has the number and files a listing of every file gives it."""
+    from rollback.state.diy import DiyBackend, _entries
+    from rollback.state.listing import TAIL, TailEntries
+    from rollback.state.s3 import open_s3_store
+
+    url = upload(shop_with(tmp_path / "h45", 45).root, "tail45", moto_endpoint)
+    backend = DiyBackend(open_s3_store(url))
+    ref = backend.resolve_stack("prod")
+    folder = f".pulumi/history/{ref.project}/prod"
+    full = _entries(backend.store.list(folder), "prod-")
+    assert len(full) == 45 and TAIL < 45
+
+    s3.clear()
+    entries = backend.history(ref)
+    assert isinstance(entries, TailEntries) and dict(s3) == {"LIST": 2}
+    assert len(entries) == 45 and entries.ids == [e.id for e in full]
+    assert list(entries[-TAIL:]) == full[-TAIL:] and dict(s3) == {"LIST": 2}    # the newest: listed already
+    assert not entries.listed_whole
+    assert entries[0] == full[0] and dict(s3) == {"LIST": 3}                   # an older one: every file, once
+    assert list(entries) == full and dict(s3) == {"LIST": 3}
+
+    # An update that lands between the two listings: the names say 45, the files 46. Every file is listed
+    # instead, and numbered from it.
+    shop = shop_with(tmp_path / "h46", 46)
+    newest = sorted((shop.root / ".pulumi" / "history").rglob("*.json"))[-2:]
+    url46 = upload(shop.root, "tail46", moto_endpoint)
+    backend46 = DiyBackend(open_s3_store(url46))
+    names = backend46.store.list_stems
+    newest_stem = newest[0].name.split(".")[0]
+    backend46.store.list_stems = lambda prefix, head: [n for n in names(prefix, head) if n != newest_stem]  # type: ignore[method-assign]
+    raced = backend46.history(backend46.resolve_stack("prod"))
+    assert not isinstance(raced, TailEntries) and len(raced) == 46
+
+    # History that goes away between the listing and an older version's files: said, never renumbered.
+    import boto3
+
+    gone = backend.history(ref)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    for key in (full[0].info_key, full[0].checkpoint_key):
+        client.delete_object(Bucket=BUCKET, Key=f"tail45/{key}")
+    from rollback.errors import StateError
+
+    with pytest.raises(StateError, match="the history changed while it was read"):
+        gone[0]
 
 
 def test_history_limit_and_all_do_not_go_together(tmp_path: Path) -> None:

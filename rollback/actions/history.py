@@ -21,6 +21,7 @@ from rollback.errors import RollbackError, StateError
 from rollback.history import StackHistory
 from rollback.models import Version
 from rollback.records import Records
+from rollback.state.listing import entry_ids
 
 IMAGE_VERSIONS = 20
 """How many of the newest versions shown get their image (one checkpoint read each, where the backend reads
@@ -123,7 +124,7 @@ class History:
                                   current=current)
             for v in rows:
                 versions.append(self._row(v, by_version.get(v.key), marks, warnings, images.get(v.number)))
-        keys = {str(e.id) for e in h.entries}
+        keys = {str(i) for i in entry_ids(h.entries)}
         operations = [dict(_operation(r), at=_seconds(r.get("decided_at")))
                       for r in all_records
                       if r.get("kind") == "rollback" and (not r.get("new_version_key")

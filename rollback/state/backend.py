@@ -16,7 +16,7 @@ above ``state/`` knows which it has.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -123,7 +123,7 @@ class Backend(Protocol):
         None lets the engine use its own default."""
         ...
 
-    def history(self, ref: StackRef) -> list[HistoryEntry]:
+    def history(self, ref: StackRef) -> Sequence[HistoryEntry]:
         """The stack's versions, oldest first. A fresh listing each call; reads no entry."""
         ...
 

@@ -8,6 +8,7 @@ Pulumi's files; our own marks and records live beside ``.pulumi/`` under ``.infr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from rollback.safetext import one_line
 from rollback.state import names
 from rollback.state.backend import RECORDS_DIR, FolderSideStore, HistoryEntry, Lock, Part
 from rollback.state.codec import read_update_info
+from rollback.state.listing import TAIL, TailEntries
 from rollback.state.store import Entry, NotFoundInStore, Store
 
 PULUMI_DIR = ".pulumi"
@@ -268,31 +270,24 @@ class DiyBackend:
         return read_update_info(self._read(key), source=self._where(key))
 
     # -- history ------------------------------------------------------------------------------
-    def history(self, ref: StackRef) -> list[HistoryEntry]:
-        """History entries, oldest first (by ``<unixnano>``). One listing; reads nothing."""
+    def history(self, ref: StackRef) -> Sequence[HistoryEntry]:
+        """History entries, oldest first (by ``<unixnano>``); reads nothing. On a store that groups names (S3):
+        every version's name, then the files of the newest ones (:mod:`rollback.state.listing`); else one
+        listing of every file."""
         prefix = f"{PULUMI_DIR}/history/{self._scope(ref)}"
-        infos: dict[int, str] = {}
-        checkpoints: dict[int, tuple[str, int | None, str | None]] = {}
         head = f"{ref.name}-"
-        for entry in self.store.list(prefix):
-            base = entry.key.rsplit("/", 1)[-1]
-            if not base.startswith(head):
-                continue
-            rest = base[len(head):]
-            for suffix in _SUFFIXES:
-                for kind in (".history", ".checkpoint"):
-                    tail = kind + suffix
-                    if rest.endswith(tail) and rest[: -len(tail)].isdigit():
-                        n = int(rest[: -len(tail)])
-                        if kind == ".history":
-                            infos[n] = entry.key
-                        else:   # a compressed file's size says nothing about its content's length
-                            checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None, entry.etag)
-        return [DiyEntry(n, has_info=n in infos, has_checkpoint=n in checkpoints,
-                         checkpoint_size=checkpoints[n][1] if n in checkpoints else None,
-                         info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None,
-                         checkpoint_etag=checkpoints[n][2] if n in checkpoints else None)
-                for n in sorted(set(infos) | set(checkpoints))]
+        stems = getattr(self.store, "list_stems", None)
+        if stems is None:
+            return _entries(self.store.list(prefix), head)
+        ids = sorted({int(s[len(head):]) for s in stems(prefix, head) if s[len(head):].isdigit()})
+        if not ids or len({len(str(i)) for i in ids}) > 1:   # name order is number order only at one length
+            return _entries(self.store.list(prefix), head)
+        window = ids[-TAIL:]
+        tail = _entries(self.store.list(prefix, after=f"{head}{window[0]}"), head)  # type: ignore[call-arg]
+        if [e.id for e in tail] != window:   # an update landed (or history went) between the two listings
+            return _entries(self.store.list(prefix), head)
+        return TailEntries(ids, tail, lambda: _entries(self.store.list(prefix), head),
+                           where=f"stack '{ref}' in {self.url}")
 
     # -- locks --------------------------------------------------------------------------------
     def locks(self, ref: StackRef) -> list[Lock]:
@@ -341,3 +336,29 @@ class DiyBackend:
 
     def side_store(self, ref: StackRef) -> FolderSideStore:
         return FolderSideStore(self.store, self.records_prefix(ref), describe=self._where)
+
+
+def _entries(listing: Sequence[Entry], head: str) -> list[HistoryEntry]:
+    """The history entries among these files (``<head><unixnano>.history.json`` and ``.checkpoint.json``, maybe
+    compressed), oldest first."""
+    infos: dict[int, str] = {}
+    checkpoints: dict[int, tuple[str, int | None, str | None]] = {}
+    for entry in listing:
+        base = entry.key.rsplit("/", 1)[-1]
+        if not base.startswith(head):
+            continue
+        rest = base[len(head):]
+        for suffix in _SUFFIXES:
+            for kind in (".history", ".checkpoint"):
+                tail = kind + suffix
+                if rest.endswith(tail) and rest[: -len(tail)].isdigit():
+                    n = int(rest[: -len(tail)])
+                    if kind == ".history":
+                        infos[n] = entry.key
+                    else:   # a compressed file's size says nothing about its content's length
+                        checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None, entry.etag)
+    return [DiyEntry(n, has_info=n in infos, has_checkpoint=n in checkpoints,
+                     checkpoint_size=checkpoints[n][1] if n in checkpoints else None,
+                     info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None,
+                     checkpoint_etag=checkpoints[n][2] if n in checkpoints else None)
+            for n in sorted(set(infos) | set(checkpoints))]

@@ -237,12 +237,13 @@ class S3Store:
 
         return (BotoCoreError, ClientError)
 
-    def _pages(self, folder: str, *, action: str, key: str) -> Any:
+    def _pages(self, folder: str, *, action: str, key: str, delimiter: str = "/", start_after: str = "") -> Any:
         paginator = self.client.get_paginator("list_objects_v2")
         pagination = {"PageSize": self.page_size} if self.page_size else {}
+        extra = {"StartAfter": start_after} if start_after else {}
         try:
-            yield from paginator.paginate(Bucket=self.bucket, Prefix=folder, Delimiter="/",
-                                           PaginationConfig=pagination)
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=folder, Delimiter=delimiter,
+                                           PaginationConfig=pagination, **extra)
         except self._errors() as exc:
             self._fail(exc, action=action, key=key)
 
@@ -280,10 +281,12 @@ class S3Store:
         whole = not content_range or content_range.split(" ", 1)[-1].startswith("0-")
         return data, whole
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str, *, after: str = "") -> list[Entry]:
+        """Entries directly below ``prefix``; with ``after``, only those whose names sort after it (S3 lists in
+        key order, so a listing can start anywhere)."""
         folder = self._folder(prefix)
         out: list[Entry] = []
-        for page in self._pages(folder, action="list", key=prefix):
+        for page in self._pages(folder, action="list", key=prefix, start_after=folder + after if after else ""):
             for obj in page.get("Contents") or []:
                 full = obj["Key"]
                 if full == folder or full.endswith("/"):  # folder marker objects
@@ -293,6 +296,20 @@ class S3Store:
                 out.append(Entry(self._relative(full), int(obj.get("Size") or 0), mtime,
                                  str(etag) if etag else None))
         return out
+
+    def list_stems(self, prefix: str, head: str) -> builtins.list[str]:
+        """The names below ``prefix`` that start with ``head``, each cut before its first ``.`` and listed once,
+        in key order: ``prod-1700000000000000000`` for both ``prod-1700000000000000000.history.json`` and its
+        ``.checkpoint.json``. S3 groups them itself (a delimiter of ``.``), so a page holds 1,000 of them, where
+        a listing of the files holds 1,000 files."""
+        folder = self._folder(prefix)
+        stems: builtins.list[str] = []
+        for page in self._pages(folder + head, action="list", key=prefix, delimiter="."):
+            for group in page.get("CommonPrefixes") or []:
+                name = str(group.get("Prefix") or "")[len(folder):]
+                if name.endswith(".") and "/" not in name:
+                    stems.append(name[:-1])
+        return stems
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:
         folder = self._folder(prefix)
