@@ -154,7 +154,14 @@ class StackHistory:
 
     def _load_version(self, number: int) -> Version:
         entry = self.entries[number - 1]
-        info = self.backend.update_info(self.ref, entry) if entry.has_info else {}
+        return self._version(number, entry, self.backend.update_info(self.ref, entry) if entry.has_info else {})
+
+    def listed_version(self, number: int, summary: dict[str, Any]) -> Version:
+        """Version ``number`` from a summary of its update info kept elsewhere (``history``'s cache of rows):
+        what a listing shows, its mark as it is now, and no config: never one to replay or compare."""
+        return self._version(number, self.entries[number - 1], {k: v for k, v in summary.items() if k != "config"})
+
+    def _version(self, number: int, entry: HistoryEntry, info: dict[str, Any]) -> Version:
         mark, reason = self.marks.get(entry.id)
         env = info.get("environment") or {}
         return Version(

@@ -80,6 +80,13 @@ def _no_ambient_pulumi(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", os.pathsep.join(keep))
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test starts with an empty cache of history rows (rollback/actions/rowcache.py), its own."""
+    monkeypatch.setenv("INFRA_ROLLBACK_CACHE_DIR", str(tmp_path / "infra-rollback-cache"))
+    monkeypatch.delenv("INFRA_ROLLBACK_NO_CACHE", raising=False)
+
+
 @pytest.fixture()
 def terraform_build_failed() -> None:
     pytest.fail(f"OpenTofu could not be built: {_TERRAFORM['error'] or 'not found after the build'}")

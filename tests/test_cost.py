@@ -151,6 +151,7 @@ def test_history_reads_only_what_it_shows(s3: Counter[str], moto_endpoint: str, 
 
     url = upload(shop_with(tmp_path / "h45", 45).root, "hist45", moto_endpoint)
     monkeypatch.setattr(history, "IMAGE_MAX_BYTES", 0)   # as for a big state: no checkpoint read for images
+    monkeypatch.setenv("INFRA_ROLLBACK_NO_CACHE", "1")   # each run as a machine's first
     s3.clear()
     doc = invoke_json(cli("history", "prod", "--json", "--backend", url))
     assert [v["version"] for v in doc["versions"]] == list(range(45, 35, -1)) and doc["total"] == 45
@@ -176,6 +177,44 @@ def test_history_reads_only_what_it_shows(s3: Counter[str], moto_endpoint: str, 
     assert [v["image"] for v in doc["versions"]] == [f"web:1.{n}.0" for n in range(45, 35, -1)]
     assert dict(s3) == {"LIST": 5, "GET": 12 + 10}, dict(s3)
     assert sum(s3.values()) <= 30
+
+
+def test_history_reads_each_version_once_per_machine(s3: Counter[str], moto_endpoint: str, tmp_path: Path) -> None:
+    """Rows and images are kept between runs (rollback/actions/rowcache.py), checked against the listing's
+    ETags: a second run reads no update info and no checkpoint; a file that changed is read again; the cache
+    holds no config and no secret; a cache file that cannot be read is started again."""
+    import boto3
+
+    url = upload(shop_with(tmp_path / "h45", 45).root, "cached45", moto_endpoint)
+    first = invoke_json(cli("history", "prod", "--all", "--json", "--backend", url))
+    s3.clear()
+    again = invoke_json(cli("history", "prod", "--all", "--json", "--backend", url))
+    assert again == first and dict(s3) == {"LIST": 6, "GET": 2, "RANGE": 1}, dict(s3)   # meta.yaml, marks.json
+    caches = list((tmp_path / "infra-rollback-cache" / "history").iterdir())
+    assert len(caches) == 1 and caches[0].stat().st_mode & 0o777 == 0o600
+    kept = caches[0].read_text()
+    assert "tok-" not in kept and "secure" not in kept and "config" not in kept and "web:1.45.0" in kept
+
+    # v40's update info is written again with another message: its new ETag says so, and it is read again.
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="cached45/.pulumi/history/")["Contents"]
+    infos = sorted((k["Key"] for k in listed if k["Key"].endswith(".history.json")),
+                   key=lambda key: int(key.rsplit("-", 1)[1].split(".")[0]))
+    info_key = infos[40 - 1]
+    info = json.loads(client.get_object(Bucket=BUCKET, Key=info_key)["Body"].read())
+    info["message"] = "release 40, amended"
+    client.put_object(Bucket=BUCKET, Key=info_key, Body=json.dumps(info).encode())
+    s3.clear()
+    changed = invoke_json(cli("history", "prod", "--all", "--json", "--backend", url))
+    assert {v["version"]: v["message"] for v in changed["versions"]}[40] == "release 40, amended"
+    assert s3["GET"] == 3
+
+    caches[0].write_text("{not json")
+    s3.clear()
+    assert invoke_json(cli("history", "prod", "--all", "--json", "--backend", url))["versions"] == changed["versions"]
+    assert s3["GET"] == 2 + 45 + 20   # every update info, and the newest 20 versions' images
+    assert json.loads(caches[0].read_text())["format"] == 1
 
 
 def test_a_long_history_in_s3_is_listed_by_name_and_numbered_as_a_full_listing_numbers_it(

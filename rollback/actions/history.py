@@ -17,6 +17,7 @@ from typing import Any
 
 from rollback.actions.context import Context
 from rollback.actions.hooks import QUIET, Listener
+from rollback.actions.rowcache import RowCache
 from rollback.errors import RollbackError, StateError
 from rollback.history import StackHistory
 from rollback.models import Version
@@ -93,6 +94,7 @@ class History:
     limit: int | None = DEFAULT_LIMIT   # None: every version
     images: int = IMAGE_VERSIONS
     listener: Listener = QUIET
+    cache: bool = True        # rows kept between runs where the listing gives digests (actions/rowcache.py)
 
     def run(self, stack: str) -> dict[str, Any]:
         """Reads only what it shows: the newest ``limit`` versions' metadata (several at once), the audit
@@ -103,7 +105,9 @@ class History:
             newest = h.count
             oldest = 1 if self.limit is None else max(1, newest - self.limit + 1)
             shown = range(newest, oldest - 1, -1)
-            h.prefetch(shown)
+            cache = RowCache.open(self.ctx.backend.url, h.ref) if self.cache else None
+            kept = {n: row for n in shown if cache is not None and (row := cache.summary(h.entries[n - 1])) is not None}
+            h.prefetch([n for n in shown if n not in kept])
         records = Records(self.ctx.backend, h.ref)
         all_records = records.all(since=self._records_since(h, oldest))
         by_version = {r.get("new_version_key"): r for r in all_records
@@ -115,15 +119,23 @@ class History:
         with self.listener.step(f"reading {stack}'s versions"):
             rows: list[Version] = []
             for number in shown:
+                if number in kept:
+                    rows.append(h.listed_version(number, kept[number]))
+                    continue
                 try:
                     rows.append(h.version(number))
                 except RollbackError as exc:
                     warnings.append(f"v{number} skipped: {exc.message}")
+                    continue
+                if cache is not None:
+                    cache.keep(h.entries[number - 1], version=rows[-1])
             images = _read_images(h, [v for v in rows[:self.images]
                                       if v.has_checkpoint and _image_readable(h, v, current=v.number == current)],
-                                  current=current)
+                                  current=current, cache=cache)
             for v in rows:
                 versions.append(self._row(v, by_version.get(v.key), marks, warnings, images.get(v.number)))
+        if cache is not None:
+            cache.save(entry_ids(h.entries))
         keys = {str(i) for i in entry_ids(h.entries)}
         operations = [dict(_operation(r), at=_seconds(r.get("decided_at")))
                       for r in all_records
@@ -204,21 +216,34 @@ def _image_readable(h: StackHistory, v: Version, *, current: bool) -> bool:
     return current or h.backend.cheap_checkpoints   # a compressed file, or Pulumi Cloud: size unknown
 
 
-def _read_images(h: StackHistory, versions: list[Version], *, current: int | None
+def _read_images(h: StackHistory, versions: list[Version], *, current: int | None, cache: RowCache | None = None
                  ) -> dict[int, list[str] | RollbackError]:
-    """The images of these versions (the current one's from the state), several read at once."""
+    """The images of these versions (the current one's from the state), several read at once; those the
+    cache kept for the same checkpoint are not read again."""
+    found: dict[int, list[str] | RollbackError] = {}
+    for v in versions:
+        kept = cache.images(h.entries[v.number - 1]) if cache is not None else None
+        if kept is not None:
+            found[v.number] = kept
+    todo = [v for v in versions if v.number not in found]
+
     def one(v: Version) -> list[str] | RollbackError:
         try:
             return _images(h.current()) if v.number == current else version_images(h, v.number)
         except RollbackError as exc:
             return exc
 
-    if len(versions) < 2 or not getattr(h.backend, "concurrent_reads", False):
-        return {v.number: one(v) for v in versions}
-    from concurrent.futures import ThreadPoolExecutor
+    if len(todo) < 2 or not getattr(h.backend, "concurrent_reads", False):
+        read = {v.number: one(v) for v in todo}
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(16, len(versions)), thread_name_prefix="images") as pool:
-        return dict(zip((v.number for v in versions), pool.map(one, versions)))
+        with ThreadPoolExecutor(max_workers=min(16, len(todo)), thread_name_prefix="images") as pool:
+            read = dict(zip((v.number for v in todo), pool.map(one, todo)))
+    for number, images in read.items():
+        if cache is not None and not isinstance(images, RollbackError):
+            cache.keep(h.entries[number - 1], images=images)
+    return {v.number: found.get(v.number, read.get(v.number, [])) for v in versions}
 
 
 def _label(images: list[str]) -> str | None:

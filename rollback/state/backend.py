@@ -48,6 +48,17 @@ class HistoryEntry:
         """Unix seconds at which the backend wrote this entry, when the listing tells it (None: read it)."""
         return None
 
+    @property
+    def info_digest(self) -> str | None:
+        """The store's digest of the update info's bytes, when the listing tells it (S3's ETag): the same
+        digest, the same bytes."""
+        return None
+
+    @property
+    def checkpoint_digest(self) -> str | None:
+        """The store's digest of the checkpoint's bytes, when the listing tells it."""
+        return None
+
 
 @dataclass(frozen=True)
 class Lock:

@@ -46,6 +46,15 @@ class DiyEntry(HistoryEntry):
     info_key: str | None = None
     checkpoint_key: str | None = None
     checkpoint_etag: str | None = None   # the store's digest of the checkpoint's bytes, when listed (S3)
+    info_etag: str | None = None         # the same for the update info
+
+    @property
+    def info_digest(self) -> str | None:
+        return self.info_etag
+
+    @property
+    def checkpoint_digest(self) -> str | None:
+        return self.checkpoint_etag
 
     @property
     def written_at(self) -> float:
@@ -341,7 +350,7 @@ class DiyBackend:
 def _entries(listing: Sequence[Entry], head: str) -> list[HistoryEntry]:
     """The history entries among these files (``<head><unixnano>.history.json`` and ``.checkpoint.json``, maybe
     compressed), oldest first."""
-    infos: dict[int, str] = {}
+    infos: dict[int, tuple[str, str | None]] = {}
     checkpoints: dict[int, tuple[str, int | None, str | None]] = {}
     for entry in listing:
         base = entry.key.rsplit("/", 1)[-1]
@@ -354,11 +363,13 @@ def _entries(listing: Sequence[Entry], head: str) -> list[HistoryEntry]:
                 if rest.endswith(tail) and rest[: -len(tail)].isdigit():
                     n = int(rest[: -len(tail)])
                     if kind == ".history":
-                        infos[n] = entry.key
+                        infos[n] = (entry.key, entry.etag)
                     else:   # a compressed file's size says nothing about its content's length
                         checkpoints[n] = (entry.key, entry.size if suffix == ".json" else None, entry.etag)
     return [DiyEntry(n, has_info=n in infos, has_checkpoint=n in checkpoints,
                      checkpoint_size=checkpoints[n][1] if n in checkpoints else None,
-                     info_key=infos.get(n), checkpoint_key=checkpoints[n][0] if n in checkpoints else None,
-                     checkpoint_etag=checkpoints[n][2] if n in checkpoints else None)
+                     info_key=infos[n][0] if n in infos else None,
+                     checkpoint_key=checkpoints[n][0] if n in checkpoints else None,
+                     checkpoint_etag=checkpoints[n][2] if n in checkpoints else None,
+                     info_etag=infos[n][1] if n in infos else None)
             for n in sorted(set(infos) | set(checkpoints))]
