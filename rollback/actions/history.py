@@ -94,7 +94,6 @@ class History:
     limit: int | None = DEFAULT_LIMIT   # None: every version
     images: int = IMAGE_VERSIONS
     listener: Listener = QUIET
-    cache: bool = True        # rows kept between runs where the listing gives digests (actions/rowcache.py)
 
     def run(self, stack: str) -> dict[str, Any]:
         """Reads only what it shows: the newest ``limit`` versions' metadata (several at once), the audit
@@ -105,7 +104,7 @@ class History:
             newest = h.count
             oldest = 1 if self.limit is None else max(1, newest - self.limit + 1)
             shown = range(newest, oldest - 1, -1)
-            cache = RowCache.open(self.ctx.backend.url, h.ref) if self.cache else None
+            cache = RowCache.open(self.ctx.backend.url, h.ref)   # rows kept from an earlier run (S3)
             kept = {n: row for n in shown if cache is not None and (row := cache.summary(h.entries[n - 1])) is not None}
             h.prefetch([n for n in shown if n not in kept])
         records = Records(self.ctx.backend, h.ref)
@@ -243,7 +242,7 @@ def _read_images(h: StackHistory, versions: list[Version], *, current: int | Non
     for number, images in read.items():
         if cache is not None and not isinstance(images, RollbackError):
             cache.keep(h.entries[number - 1], images=images)
-    return {v.number: found.get(v.number, read.get(v.number, [])) for v in versions}
+    return {**found, **read}
 
 
 def _label(images: list[str]) -> str | None:

@@ -45,17 +45,20 @@ def summary_of(v: Version) -> dict[str, Any]:
             "environment": {k: v.environment[k] for k in _ENV_FIELDS if k in v.environment}}
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _valid_summary(row: Any) -> bool:
+    """Whether a kept row has exactly the shape :func:`summary_of` writes (a hand-edited one is read again)."""
     if not isinstance(row, dict) or set(row) != {"kind", "result", "startTime", "endTime", "message",
                                                  "resourceChanges", "environment"}:
         return False
-    texts = all(isinstance(row[k], str) for k in ("kind", "result", "message"))
-    times = all(row[k] is None or (isinstance(row[k], int) and not isinstance(row[k], bool))
-                for k in ("startTime", "endTime"))
     changes, env = row["resourceChanges"], row["environment"]
-    return texts and times and isinstance(changes, dict) and all(
-        isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) for k, n in changes.items()) \
-        and isinstance(env, dict) and all(k in _ENV_FIELDS and isinstance(x, str) for k, x in env.items())
+    return (all(isinstance(row[k], str) for k in ("kind", "result", "message"))
+            and all(row[k] is None or _is_int(row[k]) for k in ("startTime", "endTime"))
+            and isinstance(changes, dict) and all(isinstance(k, str) and _is_int(n) for k, n in changes.items())
+            and isinstance(env, dict) and all(k in _ENV_FIELDS and isinstance(x, str) for k, x in env.items()))
 
 
 class RowCache:
