@@ -261,7 +261,7 @@ def test_version_metadata_from_the_cli_json(fake: RecordedPulumi) -> None:
     assert [c for c in fake.calls if c[0] == "org"] == []   # a fully qualified name needs no org lookup
 
 
-def test_recordings_parse_with_the_automation_apis_own_readers(fake: RecordedPulumi) -> None:
+def test_recordings_parse_with_the_automation_apis_own_readers(fake: RecordedPulumi, tmp_path: Path) -> None:
     """The recordings are in the shapes the Automation API itself reads (its UpdateSummary, export and
     tag parsers), and our reading of them agrees with its reading."""
     import datetime as dt
@@ -271,7 +271,7 @@ def test_recordings_parse_with_the_automation_apis_own_readers(fake: RecordedPul
     # The recordings do hold the plaintext secrets the no-leak checks look for.
     assert TOKENS[0] in (REC / "export-v3.json").read_text() and TOKENS[1] in (REC / "export-current.json").read_text()
     assert all(any(s in (REC / f).read_text() for f in ("export-v3.json", "export-v5.json")) for s in SECRET_TEXTS)
-    ws = auto.LocalWorkspace(pulumi_command=fake, env_vars={"PULUMI_BACKEND_URL": URL})
+    ws = auto.LocalWorkspace(pulumi_command=fake, env_vars={"PULUMI_BACKEND_URL": URL}, work_dir=str(tmp_path))
     summaries = auto.Stack.select(FQ, ws).history(page_size=20, show_secrets=False)
     backend = CloudBackend(URL, command=fake)
     history = StackHistory(backend, backend.resolve_stack(FQ))

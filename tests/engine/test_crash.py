@@ -126,11 +126,14 @@ if __name__ == "__main__":
     from pulumi import automation as auto
 
     url, log_path = sys.argv[1], sys.argv[2]
+    workspace = Path(log_path).parent / "killed-deploy-workspace"   # not the Automation API's own temporary folder
+    workspace.mkdir(exist_ok=True)
     settings = auto.ProjectSettings(name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=url))
     stack = auto.select_stack(stack_name=f"organization/{PROJECT}/prod", project_name=PROJECT,
                               program=release(log_path, "sleep:90"),
                               opts=auto.LocalWorkspaceOptions(project_settings=settings,
-                                                              env_vars={"PULUMI_BACKEND_URL": url}))
+                                                              env_vars={"PULUMI_BACKEND_URL": url},
+                                                              work_dir=str(workspace)))
     stack.up(message="v3: a deploy that will be killed")
 
 
