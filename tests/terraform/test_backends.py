@@ -26,6 +26,7 @@ from tests.terraform.conftest import (
     make_engine,
     needs_engine,
     s3_backend_settings,
+    send_json,
     write_backend_file,
 )
 
@@ -164,12 +165,7 @@ class _SettingMetrics(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         value = _param(self.aws, "/auto/setting")
-        body = json.dumps({"errors": {"rate": 0.5 if value == "bad" else 0.0}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"errors": {"rate": 0.5 if value == "bad" else 0.0}})
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -39,6 +39,7 @@ from tests.terraform.conftest import (
     make_engine,
     needs_engine,
     s3_backend_settings,
+    send_json,
     write_backend_file,
 )
 
@@ -60,12 +61,7 @@ class _Metrics(BaseHTTPRequestHandler):
         service = ecs.describe_services(cluster="bot", services=["bot"])["services"][0]
         task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
         share = 0.34 if task["containerDefinitions"][0]["image"] == V2_IMAGE else 0.04
-        body = json.dumps({"tags": {"urgent_escalation_share": share}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"tags": {"urgent_escalation_share": share}})
 
     def log_message(self, *args: Any) -> None:
         pass
