@@ -33,18 +33,8 @@ class Ran:
 
 class DoubleWorld(BackendView):
     def __init__(self, tmp: Path, *, project: str = "story", stack: str = "prod") -> None:
-        self.tmp = tmp
-        self.project = project
-        self.stack = stack
-        self.backend = tmp / "backend"
-        self.backend.mkdir(parents=True, exist_ok=True)
-        self.cwd = tmp / "project"
-        self.cwd.mkdir(exist_ok=True)
+        super().__init__(tmp, project=project, stack=stack)
         self.engine = FakeEngine(self.backend, PASSPHRASE)
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.backend}"
 
     @contextmanager
     def environ(self) -> Iterator[None]:

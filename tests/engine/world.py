@@ -28,9 +28,21 @@ PASSPHRASE = "real-engine-passphrase"
 
 
 class BackendView:
-    """What is in a world's backend (``backend``, ``stack_file()``): the current state and every file."""
+    """A world's folders (``tmp/backend``, a DIY file backend; ``tmp/project``, the CLI's ``--cwd``) and what is
+    in its backend (``stack_file()``): the current state and every file."""
 
-    backend: Path
+    def __init__(self, tmp: Path, *, project: str, stack: str) -> None:
+        self.tmp = tmp
+        self.project = project
+        self.stack = stack
+        self.backend = tmp / "backend"
+        self.backend.mkdir(parents=True, exist_ok=True)
+        self.cwd = tmp / "project"
+        self.cwd.mkdir(exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.backend}"
 
     def stack_file(self) -> Path:
         raise NotImplementedError
@@ -53,13 +65,7 @@ class BackendView:
 class EngineWorld(BackendView):
     def __init__(self, tmp: Path, bin_dir: Path, *, project: str = "story", stack: str = "prod",
                  legacy: bool = False, gzip: bool = False) -> None:
-        self.tmp = tmp
-        self.project = project
-        self.stack = stack
-        self.backend = tmp / "backend"
-        self.backend.mkdir(parents=True, exist_ok=True)
-        self.cwd = tmp / "project"
-        self.cwd.mkdir(exist_ok=True)
+        super().__init__(tmp, project=project, stack=stack)
         self.home = tmp / "pulumi-home"
         self.env = engine_environ(bin_dir, self.home, passphrase=PASSPHRASE)
         self.tmpdir = tmp / "tmpdir"   # the CLI's temporary folder: what a run leaves behind shows up here
@@ -71,10 +77,6 @@ class EngineWorld(BackendView):
         if gzip:
             self.env["PULUMI_DIY_BACKEND_GZIP"] = "true"
         self.legacy = legacy
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.backend}"
 
     # -- the engine, as the team's own deploys drive it ----------------------------------------------
     @contextmanager
