@@ -285,18 +285,21 @@ class DiyBackend:
         listing of every file."""
         prefix = f"{PULUMI_DIR}/history/{self._scope(ref)}"
         head = f"{ref.name}-"
+
+        def every_file() -> list[HistoryEntry]:
+            return _entries(self.store.list(prefix), head)
+
         stems = getattr(self.store, "list_stems", None)
         if stems is None:
-            return _entries(self.store.list(prefix), head)
+            return every_file()
         ids = sorted({int(s[len(head):]) for s in stems(prefix, head) if s[len(head):].isdigit()})
         if not ids or len({len(str(i)) for i in ids}) > 1:   # name order is number order only at one length
-            return _entries(self.store.list(prefix), head)
+            return every_file()
         window = ids[-TAIL:]
         tail = _entries(self.store.list(prefix, after=f"{head}{window[0]}"), head)  # type: ignore[call-arg]
         if [e.id for e in tail] != window:   # an update landed (or history went) between the two listings
-            return _entries(self.store.list(prefix), head)
-        return TailEntries(ids, tail, lambda: _entries(self.store.list(prefix), head),
-                           where=f"stack '{ref}' in {self.url}")
+            return every_file()
+        return TailEntries(ids, tail, every_file, where=f"stack '{ref}' in {self.url}")
 
     # -- locks --------------------------------------------------------------------------------
     def locks(self, ref: StackRef) -> list[Lock]:
